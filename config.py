@@ -1,0 +1,111 @@
+"""Settings of courier-crm.
+
+Every setting below has a default that runs the embedded setup (a SQLite file in the instance folder, jobs
+run in-process) and can be overridden by an environment variable of the name given in its comment.
+`core.app.create_app(overrides)` applies `overrides` last, so tests and the CLI can change anything.
+"""
+
+import os
+from pathlib import Path
+
+from flask_appbuilder.const import AUTH_DB
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+# Where the SQLite file, uploads and generated keys of the embedded default live. CRM_INSTANCE_PATH.
+INSTANCE_PATH = str(Path(_env("CRM_INSTANCE_PATH", Path.cwd() / "instance")).resolve())
+
+# Database URL (SQLAlchemy). PostgreSQL in production: postgresql+psycopg://user@host/db. CRM_DATABASE_URL.
+SQLALCHEMY_DATABASE_URI = _env("CRM_DATABASE_URL", f"sqlite:///{INSTANCE_PATH}/crm.db")
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+# Redis for the job queue, the login rate limiter and caches. Unset = jobs run in-process after commit. REDIS_URL.
+REDIS_URL = _env("REDIS_URL")
+
+# Signs sessions and CSRF tokens. Must be set (and kept secret) in production. CRM_SECRET_KEY.
+SECRET_KEY = _env("CRM_SECRET_KEY")
+
+# Key for personal data encrypted at rest (Fernet, urlsafe base64 of 32 bytes); never stored in the database.
+# CRM_ENCRYPTION_KEY. The embedded default generates one into the instance folder on first start.
+CRM_ENCRYPTION_KEY = _env("CRM_ENCRYPTION_KEY")
+
+# --- Sign-in and security ---------------------------------------------------------------------------
+AUTH_TYPE = AUTH_DB
+# Role names that see every franchise (HQ). CRM_HQ_ROLES, comma separated.
+CRM_HQ_ROLES = [r.strip() for r in _env("CRM_HQ_ROLES", "Admin,HQ Admin").split(",") if r.strip()]
+# Role given to users created by `crm create-admin`.
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+AUTH_USER_REGISTRATION = False
+# Limit for wrong passwords on the login form and on /api/v1/security/login. CRM_LOGIN_RATE_LIMIT.
+RATELIMIT_ENABLED = True
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = _env("CRM_LOGIN_RATE_LIMIT", "5 per minute")
+# Where the limiter counts: Redis when REDIS_URL is set, else this process's memory. CRM_RATELIMIT_STORAGE_URI.
+RATELIMIT_STORAGE_URI = _env("CRM_RATELIMIT_STORAGE_URI", REDIS_URL or "memory://")
+RATELIMIT_HEADERS_ENABLED = True
+# Cookies only over HTTPS; `crm demo` turns this off because it serves plain HTTP on 127.0.0.1.
+# CRM_SESSION_COOKIE_SECURE.
+SESSION_COOKIE_SECURE = _env_bool("CRM_SESSION_COOKIE_SECURE", True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+REMEMBER_COOKIE_HTTPONLY = True
+WTF_CSRF_ENABLED = True
+WTF_CSRF_TIME_LIMIT = None
+# Hosts the login redirect may go to (CVE-2025-32962). CRM_SAFE_REDIRECT_HOSTS, comma separated.
+FAB_SAFE_REDIRECT_HOSTS = [h for h in _env("CRM_SAFE_REDIRECT_HOSTS", "").split(",") if h]
+# JWT lifetime of the REST login, seconds. CRM_JWT_EXPIRES.
+JWT_ACCESS_TOKEN_EXPIRES = int(_env("CRM_JWT_EXPIRES", "3600"))
+
+# --- Admin shell -------------------------------------------------------------------------------------
+APP_NAME = _env("CRM_APP_NAME", "Courier CRM")
+APP_THEME = ""
+# Chinese first, English selectable.
+BABEL_DEFAULT_LOCALE = "zh"
+BABEL_DEFAULT_FOLDER = "translations"
+LANGUAGES = {"zh": {"flag": "cn", "name": "中文"}, "en": {"flag": "gb", "name": "English"}}
+FAB_API_SWAGGER_UI = True
+FAB_ADD_SECURITY_API = True
+# Permissions are written by `crm init`, never at every start (several processes would race).
+FAB_UPDATE_PERMS = False
+FAB_CREATE_DB = False
+FAB_API_MAX_PAGE_SIZE = 100
+FAB_INDEX_VIEW = "core.views.dashboard.DashboardIndexView"
+FAB_SECURITY_MANAGER_CLASS = "core.security.CrmSecurityManager"
+# List screens count at most this many rows; past it the pager shows "N+" (a COUNT(*) over millions of rows
+# on every page is what makes stock list screens slow). CRM_LIST_COUNT_CAP.
+CRM_LIST_COUNT_CAP = int(_env("CRM_LIST_COUNT_CAP", "10000"))
+# Largest page an HTML list may show (FAB does not cap ?psize_ itself).
+CRM_LIST_MAX_PAGE_SIZE = 100
+
+# --- Plugins -----------------------------------------------------------------------------------------
+# Load third-party plugins from the entry-point group "crm.plugins". CRM_LOAD_ENTRYPOINTS.
+CRM_LOAD_ENTRYPOINTS = _env_bool("CRM_LOAD_ENTRYPOINTS", True)
+# Extra plugin modules to register (dotted paths), e.g. for local development. CRM_EXTRA_PLUGINS, comma separated.
+CRM_EXTRA_PLUGINS = [p for p in _env("CRM_EXTRA_PLUGINS", "").split(",") if p]
+# Built-in plugins (under plugins/) that are not loaded at all. CRM_DISABLED_PLUGINS, comma separated.
+CRM_DISABLED_PLUGINS = [p for p in _env("CRM_DISABLED_PLUGINS", "").split(",") if p]
+
+# --- Jobs --------------------------------------------------------------------------------------------
+# RQ: how often a failed job is retried, and the waits between tries (seconds). CRM_JOB_RETRIES.
+CRM_JOB_RETRIES = int(_env("CRM_JOB_RETRIES", "3"))
+CRM_JOB_RETRY_INTERVALS = [10, 60, 300]
+# Seconds a job may run before RQ stops it. CRM_JOB_TIMEOUT.
+CRM_JOB_TIMEOUT = int(_env("CRM_JOB_TIMEOUT", "1800"))
+# How often `crm cron` relays the outbox and looks for due schedules, seconds. CRM_CRON_TICK.
+CRM_CRON_TICK = float(_env("CRM_CRON_TICK", "5"))
+# Prefix of RQ queue names, so several installations can share one Redis. CRM_QUEUE_PREFIX.
+CRM_QUEUE_PREFIX = _env("CRM_QUEUE_PREFIX", "crm")

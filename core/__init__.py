@@ -1,0 +1,1 @@
+"""courier-crm platform core. Nothing in core imports a plugin."""

@@ -1,0 +1,151 @@
+"""Append-only audit log: who changed what, when, in which franchise, field by field.
+
+Models opt in with `__audited__ = True`; configuration models (plugin activation, custom fields, layouts,
+roles) also set `__audit_kind__ = "config"`. Changes are captured in `before_flush`, so every path that
+writes through the ORM (screens, APIs, jobs, the CLI) is audited the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+from flask import has_request_context
+from flask_appbuilder import Model
+from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, event, inspect
+from sqlalchemy.orm import Session
+
+from core.tenancy import current_user_obj, franchise_column
+
+SECRET_FIELDS = {"password", "secret", "token"}
+
+
+def _utcnow():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class AuditLog(Model):
+    __tablename__ = "crm_audit_log"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, default=_utcnow, index=True)
+    user_id = Column(Integer, nullable=True)
+    username = Column(String(128))
+    franchise_id = Column(Integer, nullable=True, index=True)
+    action = Column(String(16), nullable=False)  # create, update, delete, config, unmask, ...
+    model = Column(String(64), nullable=False, index=True)
+    record_id = Column(String(64))
+    changes = Column(JSON)
+    reason = Column(Text)
+
+    def __repr__(self):
+        return f"{self.action} {self.model}#{self.record_id}"
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (dt.date, dt.datetime, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def _is_secret(key: str) -> bool:
+    return any(word in key.lower() for word in SECRET_FIELDS)
+
+
+def _changes(obj, action: str) -> dict:
+    state = inspect(obj)
+    changes = {}
+    for attr in state.mapper.attrs:
+        key = attr.key
+        hist = state.attrs[key].history
+        if action == "update" and not hist.has_changes():
+            continue
+        if action == "create":
+            before, after = None, getattr(obj, key, None)
+        elif action == "delete":
+            before, after = state.attrs[key].loaded_value, None
+            if before is not None and before.__class__.__name__ == "symbol":
+                continue
+        else:
+            before = hist.deleted[0] if hist.deleted and len(hist.deleted) == 1 else list(hist.deleted or [])
+            after = hist.added[0] if hist.added and len(hist.added) == 1 else list(hist.added or [])
+            if hasattr(attr, "direction"):  # a collection: record what was unchanged plus what changed
+                before = [str(v) for v in (hist.unchanged or [])] + [str(v) for v in (hist.deleted or [])]
+                after = [str(v) for v in (hist.unchanged or [])] + [str(v) for v in (hist.added or [])]
+        if hasattr(attr, "direction") and action != "update":
+            continue  # relationships of new or deleted rows show up as their foreign keys
+        if _is_secret(key):
+            before, after = ("***" if before else before), ("***" if after else after)
+        if before in ([], None) and after in ([], None):
+            continue
+        changes[key] = [_plain(before), _plain(after)]
+    return changes
+
+
+def audit_entry(action: str, model: str, record_id=None, franchise_id=None, changes=None, reason=None) -> AuditLog:
+    user = current_user_obj() if has_request_context() else None
+    return AuditLog(
+        user_id=getattr(user, "id", None),
+        username=getattr(user, "username", None) or "system",
+        franchise_id=franchise_id,
+        action=action,
+        model=model,
+        record_id=None if record_id is None else str(record_id),
+        changes=changes,
+        reason=reason,
+    )
+
+
+def _franchise_of(obj):
+    column = franchise_column(type(obj))
+    return getattr(obj, column.key, None) if column is not None else None
+
+
+@event.listens_for(Session, "before_flush")
+def _record_changes(session, flush_context, instances):
+    # Attribute history is only readable before the flush: take the diff now, write the entry after it.
+    pending = session.info.setdefault("crm_audit_pending", [])
+    for action, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objs:
+            if isinstance(obj, AuditLog) and action != "create":
+                raise AuditLogIsAppendOnly("the audit log cannot be changed or deleted")
+            if not getattr(type(obj), "__audited__", False):
+                continue
+            if action == "update" and not session.is_modified(obj, include_collections=True):
+                continue
+            pending.append((action, obj, _changes(obj, action)))
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _write_entries(session, flush_context):
+    # New rows have their ids now; commit flushes again, so the entries join the same transaction.
+    pending = session.info.pop("crm_audit_pending", None)
+    for action, obj, changes in pending or ():
+        kind = getattr(type(obj), "__audit_kind__", None)
+        identity = inspect(obj).identity
+        session.add(audit_entry(
+            action=f"config.{action}" if kind == "config" else action,
+            model=type(obj).__name__,
+            record_id=identity[0] if identity else getattr(obj, "id", None),
+            franchise_id=_franchise_of(obj),
+            changes=changes,
+        ))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_entries(session):
+    session.info.pop("crm_audit_pending", None)
+
+
+def to_json(entry: AuditLog) -> str:
+    return json.dumps(entry.changes or {}, ensure_ascii=False)

@@ -1,0 +1,27 @@
+"""Domain events: raised inside a transaction, delivered to active plugins after it commits.
+
+    from core.events import emit
+    emit("shipment.exception", franchise_id=shipment.franchise_id, payload={"shipment_id": shipment.id})
+
+Delivery goes through the job outbox (at least once), and only plugins active in the event's franchise
+receive `crm_domain_event`.
+"""
+
+from __future__ import annotations
+
+from core import jobs
+
+
+def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str = "default"):
+    """Queue a domain event; it is delivered after the current transaction commits."""
+    if not franchise_id:
+        raise ValueError("a domain event belongs to a franchise")
+    return jobs.enqueue(deliver, event, franchise_id, payload or {}, queue=queue, franchise_id=franchise_id)
+
+
+def deliver(event: str, franchise_id: int, payload: dict):
+    """Job body: call `crm_domain_event` on the plugins active in the franchise."""
+    from core.plugins import registry
+
+    caller = registry().hook_for_franchise("crm_domain_event", franchise_id)
+    return caller(event=event, franchise_id=franchise_id, payload=payload)

@@ -1,0 +1,18 @@
+"""Extension objects shared by the app factory and the models."""
+
+from flask import current_app
+from flask_appbuilder import Model
+from flask_appbuilder.utils.legacy import get_sqla_class
+from flask_migrate import Migrate
+
+# model_class=Model makes db.metadata FAB's metadata, so Alembic sees the ab_* tables and ours alike.
+db = get_sqla_class()(model_class=Model)
+migrate = Migrate()
+
+
+@migrate.configure
+def _version_locations(alembic_config):
+    dirs = current_app.extensions.get("crm_migration_dirs")
+    if dirs:
+        alembic_config.set_main_option("version_locations", " ".join(dirs))
+    return alembic_config

@@ -1,0 +1,102 @@
+"""The plugin contract of courier-crm.
+
+A plugin is a module (or object) with a `NAME`, a `VERSION`, optionally `DEPENDS` (names of plugins it
+needs) and functions marked `@hookimpl` named after the hooks below. Every hook takes keyword arguments
+only and is prefixed `crm_`. Registration hooks are called once when the app starts; domain events are
+delivered after the transaction that raised them commits, through the job outbox, and only to plugins
+active in the event's franchise.
+
+    from core.hookspecs import hookimpl
+    NAME, VERSION = "hello", "1.0"
+
+    @hookimpl
+    def crm_models():
+        return [Greeting]
+"""
+
+import pluggy
+
+PROJECT = "crm"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- Registration (called once at start-up) ---------------------------------------------------------
+
+
+@hookspec
+def crm_models():
+    """Return the SQLAlchemy model classes this plugin owns.
+
+    Rows of these models are scoped by their `franchise_id` and hidden where the plugin is inactive.
+    """
+
+
+@hookspec
+def crm_migration_dirs():
+    """Return Alembic version directories of this plugin (each with its own branch label)."""
+
+
+@hookspec
+def crm_views(appbuilder, category):
+    """Register the plugin's screens and REST APIs.
+
+    Call `appbuilder.add_view(...)`, `add_view_no_menu(...)` and `add_api(...)` with views built on
+    `core.views.ScopedModelView` / `ScopedModelRestApi` (or with `plugin = NAME` set on any view), so
+    their menus hide, and their pages and APIs answer 404, where the plugin is inactive. `category` is the
+    default menu category for the plugin (its label).
+    """
+
+
+@hookspec
+def crm_permissions():
+    """Return role templates extensions: {role template name: [(permission, view name), ...]}.
+
+    Role template names are those of `core.roles.ROLE_TEMPLATES` (e.g. "Frontline Agent"). Permissions
+    given here are added to those roles by `crm init`.
+    """
+
+
+@hookspec
+def crm_custom_field_targets():
+    """Return model classes (with `core.lowcode.CustomFieldsMixin`) that admins may add custom fields to."""
+
+
+@hookspec
+def crm_periodic_jobs():
+    """Return periodic jobs: [core.jobs.PeriodicJob(name, func, cron="0 2 * * *" | interval=seconds)].
+
+    Each runs once per franchise where the plugin is active; `func(franchise_id)` is called in a job
+    whose scope is that franchise.
+    """
+
+
+@hookspec
+def crm_dashboard_widgets():
+    """Return home-page widgets: [core.dashboard.Widget(key, title, render)].
+
+    `render(scope)` gets the viewer's franchise scope (restricted to franchises where the plugin is active)
+    and returns {"kind": "figure", "value": ..., "unit": ...} or {"kind": "chart", "option": <ECharts option>}.
+    """
+
+
+@hookspec
+def crm_settings_schema():
+    """Return a marshmallow Schema class for this plugin's per-franchise settings (or None)."""
+
+
+# --- Domain events (after commit, at least once, only where the plugin is active) ---------------------
+
+
+@hookspec
+def crm_domain_event(event, franchise_id, payload):
+    """A domain event happened in `franchise_id`: `event` is its name (e.g. "shipment.exception").
+
+    Raised with `core.events.emit(event, franchise_id, payload)` inside a transaction and delivered after
+    it commits. May be delivered more than once: handlers must be idempotent.
+    """
+
+
+@hookspec
+def crm_plugin_activation_changed(plugin, franchise_ids, active):
+    """A plugin became active or inactive for these franchises (called after commit)."""

@@ -1,0 +1,382 @@
+"""Background jobs: a transactional outbox relayed to RQ, and periodic jobs per franchise.
+
+`enqueue()` adds an outbox row in the caller's transaction. When that transaction commits, the rows are
+relayed to RQ (or, with no REDIS_URL, run in-process). If Redis is down, the rows stay pending and
+`relay_pending()` (run by every `crm cron` tick) delivers them when it is back, so no job is lost.
+The same row records the job's life: attempts, status, duration and the last error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from croniter import croniter
+from flask import current_app, has_app_context
+from flask_appbuilder import Model
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Text, event, select, update
+from sqlalchemy.orm import Session
+
+from core.extensions import db
+from core.tenancy import EVERYTHING, Scope, scope_as
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("high", "default", "low")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class JobOutbox(Model):
+    """One job: written with the business change, relayed after commit, updated as it runs."""
+
+    __tablename__ = "crm_job"
+    id = Column(Integer, primary_key=True)
+    func = Column(String(255), nullable=False)
+    args = Column(JSON, nullable=False, default=list)
+    kwargs = Column(JSON, nullable=False, default=dict)
+    queue = Column(String(16), nullable=False, default="default")
+    franchise_id = Column(Integer, nullable=True, index=True)
+    user_id = Column(Integer, nullable=True)
+    schedule_id = Column(Integer, nullable=True)
+    # pending -> relayed -> running -> finished | retrying | failed
+    status = Column(String(16), nullable=False, default="pending", index=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    relayed_at = Column(DateTime)
+    started_at = Column(DateTime)
+    finished_at = Column(DateTime)
+    duration = Column(Float)
+    last_error = Column(Text)
+
+    def __repr__(self):
+        return f"{self.func}#{self.id}"
+
+
+class JobSchedule(Model):
+    """A plugin's periodic job: when it runs next, how the last run went, and a pause switch."""
+
+    __tablename__ = "crm_job_schedule"
+    __audited__ = True
+    id = Column(Integer, primary_key=True)
+    name = Column(String(128), unique=True, nullable=False)
+    plugin = Column(String(64), nullable=False)
+    cron = Column(String(64))
+    interval = Column(Integer)
+    paused = Column(Boolean, nullable=False, default=False)
+    next_run_at = Column(DateTime)
+    last_run_at = Column(DateTime)
+    last_duration = Column(Float)
+    failures = Column(Integer, nullable=False, default=0)
+    last_error = Column(Text)
+
+    def __repr__(self):
+        return self.name
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Declared by plugins through `crm_periodic_jobs`: `func(franchise_id)` runs per active franchise."""
+
+    name: str
+    func: Callable | str
+    cron: str | None = None
+    interval: int | None = None
+    queue: str = "low"
+
+    def __post_init__(self):
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError(f"periodic job {self.name}: give exactly one of cron or interval")
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise ValueError(f"periodic job {self.name}: invalid cron expression {self.cron!r}")
+
+    def next_after(self, moment: datetime) -> datetime:
+        if self.interval is not None:
+            return moment + timedelta(seconds=self.interval)
+        return croniter(self.cron, moment).get_next(datetime)
+
+
+def dotted(func) -> str:
+    if isinstance(func, str):
+        return func
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+def resolve(path: str) -> Callable:
+    module, _, attr = path.partition(":")
+    target = importlib.import_module(module)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+# --- enqueue and relay ---------------------------------------------------------------------------------
+
+
+def enqueue(func, *args, queue: str = "default", franchise_id: int | None = None, user_id: int | None = None,
+            schedule_id: int | None = None, **kwargs) -> JobOutbox:
+    """Add a job to the current transaction; it is relayed (or run in-process) once the transaction commits.
+
+    `func` is a module-level function (or "module:function"); arguments must be JSON-serialisable. The job
+    runs with the scope of `franchise_id` (every franchise when None).
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"queue must be one of {QUEUES}")
+    if user_id is None:
+        from core.tenancy import current_user_obj
+
+        user_id = getattr(current_user_obj(), "id", None)
+    row = JobOutbox(func=dotted(func), args=list(args), kwargs=kwargs, queue=queue, franchise_id=franchise_id,
+                    user_id=user_id, schedule_id=schedule_id)
+    db.session.add(row)
+    return row
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_new_jobs(session, flush_context):
+    new_ids = [obj.id for obj in session.new if isinstance(obj, JobOutbox)]
+    if new_ids:
+        session.info.setdefault("crm_new_jobs", []).extend(new_ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_jobs(session):
+    session.info.pop("crm_new_jobs", None)
+
+
+@event.listens_for(Session, "after_commit")
+def _relay_after_commit(session):
+    ids = session.info.pop("crm_new_jobs", None)
+    if not ids or not has_app_context():
+        return
+    app = current_app._get_current_object()
+    # A fresh app context gives a fresh session: the committing one can run no more SQL in this event.
+    with app.app_context():
+        if app.config.get("REDIS_URL"):
+            relay(ids)
+        else:
+            for job_id in ids:
+                execute(job_id)
+
+
+def redis_connection(app=None):
+    from redis import Redis
+
+    app = app or current_app
+    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
+
+
+def rq_queue(name: str, connection=None):
+    from rq import Queue
+
+    prefix = current_app.config.get("CRM_QUEUE_PREFIX", "crm")
+    return Queue(f"{prefix}-{name}", connection=connection or redis_connection())
+
+
+def relay(ids) -> int:
+    """Push these pending outbox rows to RQ. Rows that cannot be pushed stay pending for the next try."""
+    from redis.exceptions import RedisError
+    from rq import Retry
+
+    config = current_app.config
+    rows = db.session.scalars(select(JobOutbox).where(JobOutbox.id.in_(ids), JobOutbox.status == "pending")).all()
+    if not rows:
+        return 0
+    sent = 0
+    try:
+        connection = redis_connection()
+        queues = {}
+        for row in rows:
+            queue = queues.setdefault(row.queue, rq_queue(row.queue, connection))
+            queue.enqueue(
+                execute,
+                row.id,
+                job_id=f"crm-job-{row.id}-{row.attempts}",
+                retry=Retry(max=config["CRM_JOB_RETRIES"], interval=config["CRM_JOB_RETRY_INTERVALS"])
+                if config["CRM_JOB_RETRIES"] else None,
+                job_timeout=config["CRM_JOB_TIMEOUT"],
+                failure_ttl=7 * 86400,
+            )
+            row.status, row.relayed_at = "relayed", utcnow()
+            sent += 1
+    except RedisError as exc:
+        log.warning("Redis unavailable, %d job(s) stay in the outbox: %s", len(rows) - sent, exc)
+    db.session.commit()
+    return sent
+
+
+def relay_pending(limit: int = 1000) -> int:
+    """Deliver outbox rows left pending (Redis was down, or the process died between commit and relay).
+
+    In the embedded mode (no Redis) this runs them, along with jobs that failed and have tries left.
+    """
+    config = current_app.config
+    if config.get("REDIS_URL"):
+        ids = db.session.scalars(
+            select(JobOutbox.id).where(JobOutbox.status == "pending").order_by(JobOutbox.id).limit(limit)
+        ).all()
+        return relay(ids) if ids else 0
+    ids = db.session.scalars(
+        select(JobOutbox.id)
+        .where(
+            (JobOutbox.status == "pending")
+            | ((JobOutbox.status == "retrying") & (JobOutbox.attempts <= config["CRM_JOB_RETRIES"]))
+        )
+        .order_by(JobOutbox.id)
+        .limit(limit)
+    ).all()
+    for job_id in ids:
+        execute(job_id)
+    return len(ids)
+
+
+# --- running a job ----------------------------------------------------------------------------------
+
+_worker_app = None
+_worker_pid = None
+
+
+def set_worker_app(app) -> None:
+    """`crm worker` builds the app once; forked work-horses reuse it."""
+    global _worker_app
+    _worker_app = app
+
+
+def _app_for_job():
+    global _worker_app, _worker_pid
+    if has_app_context():
+        return current_app._get_current_object()
+    if _worker_app is None:
+        from core.app import create_app
+
+        _worker_app = create_app()
+    if _worker_pid != os.getpid():
+        # pooled connections must not cross a fork
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+        _worker_pid = os.getpid()
+    return _worker_app
+
+
+def execute(job_id: int):
+    """Run one outbox job (called by RQ in a worker, or in-process in the embedded mode)."""
+    app = _app_for_job()
+    with app.app_context():
+        return _execute(app, job_id)
+
+
+def _execute(app, job_id: int):
+    row = db.session.get(JobOutbox, job_id)
+    if row is None:
+        log.error("job %s not found in the outbox", job_id)
+        return None
+    if row.status == "finished":
+        return None  # delivered twice: at-least-once delivery, the work is already done
+    row.status, row.started_at = "running", utcnow()
+    row.attempts += 1
+    db.session.commit()
+    scope = EVERYTHING if row.franchise_id is None else Scope(False, frozenset({row.franchise_id}))
+    started = time.perf_counter()
+    try:
+        with scope_as(scope):
+            result = resolve(row.func)(*row.args, **row.kwargs)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        row = db.session.get(JobOutbox, job_id)
+        retries_left = row.attempts <= app.config["CRM_JOB_RETRIES"]
+        row.status = "retrying" if retries_left else "failed"
+        row.last_error = "".join(traceback.format_exception(exc))[-8000:]
+        _finish(row, started, failed=True)
+        db.session.commit()
+        log.exception("job %s (%s) failed", job_id, row.func)
+        raise
+    row.status, row.last_error = "finished", None
+    _finish(row, started, failed=False)
+    db.session.commit()
+    return result
+
+
+def _finish(row: JobOutbox, started: float, failed: bool):
+    row.finished_at = utcnow()
+    row.duration = time.perf_counter() - started
+    if row.schedule_id is None:
+        return
+    schedule = db.session.get(JobSchedule, row.schedule_id)
+    if schedule is not None:
+        schedule.last_duration = row.duration
+        if failed:
+            schedule.failures = (schedule.failures or 0) + 1
+            schedule.last_error = row.last_error
+        else:
+            schedule.last_error = None
+
+
+# --- periodic jobs -------------------------------------------------------------------------------------
+
+
+def declared_jobs(app=None) -> dict[str, tuple[str, PeriodicJob]]:
+    """name -> (plugin, job) for every periodic job the installed plugins declare."""
+    app = app or current_app
+    return app.extensions["crm_periodic_jobs"]
+
+
+def collect_periodic_jobs(registry) -> dict[str, tuple[str, PeriodicJob]]:
+    jobs = {}
+    for plugin in registry.plugins:
+        for declared in registry.call_for("crm_periodic_jobs", plugin):
+            for job in declared or []:
+                jobs[f"{plugin}.{job.name}"] = (plugin, job)
+    return jobs
+
+
+def sync_schedules(now: datetime | None = None) -> None:
+    """Create schedule rows for newly declared jobs and update changed triggers (keeps pause and history)."""
+    now = now or utcnow()
+    existing = {s.name: s for s in db.session.scalars(select(JobSchedule))}
+    for name, (plugin, job) in declared_jobs().items():
+        row = existing.get(name)
+        if row is None:
+            db.session.add(JobSchedule(name=name, plugin=plugin, cron=job.cron, interval=job.interval,
+                                       next_run_at=job.next_after(now) if job.cron else now, failures=0))
+        elif (row.cron, row.interval) != (job.cron, job.interval):
+            row.cron, row.interval, row.next_run_at = job.cron, job.interval, job.next_after(now)
+    db.session.commit()
+
+
+def run_due(now: datetime | None = None) -> int:
+    """Enqueue every due, unpaused periodic job once per franchise where its plugin is active."""
+    from core.plugins import registry
+
+    now = now or utcnow()
+    sync_schedules(now)
+    jobs = declared_jobs()
+    enqueued = 0
+    due = db.session.scalars(
+        select(JobSchedule).where(JobSchedule.paused.is_(False), JobSchedule.next_run_at <= now)
+    ).all()
+    for schedule in due:
+        if schedule.name not in jobs:
+            continue  # the plugin is no longer installed
+        plugin, job = jobs[schedule.name]
+        claimed = db.session.execute(
+            update(JobSchedule)
+            .where(JobSchedule.id == schedule.id, JobSchedule.next_run_at == schedule.next_run_at)
+            .values(next_run_at=job.next_after(now), last_run_at=now)
+        ).rowcount
+        if not claimed:
+            continue  # another `crm cron` took this run
+        for franchise_id in sorted(registry().active_franchises(plugin)):
+            enqueue(job.func, franchise_id, queue=job.queue, franchise_id=franchise_id, schedule_id=schedule.id,
+                    user_id=None)
+            enqueued += 1
+    db.session.commit()
+    return enqueued

@@ -1,0 +1,3 @@
+"""Low-code core: admin-defined custom fields and form layouts, applied without restart or migration."""
+
+from core.lowcode.models import CustomFieldDefinition, CustomFieldsMixin, FormLayout  # noqa: F401

@@ -1,0 +1,3 @@
+"""Base views for every screen and API of core and plugins: scoped, plugin-aware, with custom fields."""
+
+from core.views.base import ScopedModelRestApi, ScopedModelView  # noqa: F401

@@ -1,0 +1,351 @@
+"""ScopedModelView and ScopedModelRestApi: what every list, form and API of core and plugins builds on.
+
+Both take a `ScopedInterface` datamodel (the franchise scope applies to every read and write), add the
+custom fields active for the user's franchises to forms, lists, the show page, REST schemas and CSV export,
+and follow the admin-configured form layout. Set `plugin = "name"` on a plugin's views (the plugin loader
+does it for views a plugin registers) and they disappear where the plugin is inactive.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, abort, current_app, flash, g, redirect, request, stream_with_context
+from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.const import API_RESULT_RES_KEY
+from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder.urltools import get_filter_args, get_order_args
+from flask_appbuilder.baseviews import expose
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from core.lowcode.fields import CustomValues, check_record_values, definitions_for, form_field, locale, values_schema
+from core.lowcode.layouts import layout_for
+from core.lowcode.models import CustomFieldsMixin
+from core.tenancy import ScopeError, check_write_scope, current_scope
+
+
+class _PerRequest:
+    """A view attribute whose value is recomputed per request from the class's base value.
+
+    FAB builds views once at start-up; custom fields and layouts change at run time, so the attributes
+    FAB reads per request (columns, fieldsets, labels, forms, schemas) are computed from the base value
+    and the definitions active for the current user.
+    """
+
+    def __init__(self, compute):
+        self.compute = compute
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, view, owner=None):
+        if view is None:
+            return self
+        base = view.__dict__.get(f"_base_{self.name}")
+        if not _in_request():
+            return base
+        return self.compute(view, base)
+
+    def __set__(self, view, value):
+        view.__dict__[f"_base_{self.name}"] = value
+
+
+def _in_request():
+    from flask import has_request_context
+
+    return has_request_context() and getattr(g, "user", None) is not None
+
+
+class CustomFieldsViewMixin:
+    """Custom field definitions and form layout of the view's model for the current request."""
+
+    def _model(self):
+        return self.datamodel.obj
+
+    def custom_definitions(self):
+        if not issubclass(self._model(), CustomFieldsMixin):
+            return []
+        return definitions_for(self._model())
+
+    def custom_columns(self):
+        return [d.column for d in self.custom_definitions()]
+
+    def form_layout(self):
+        return layout_for(self._model())
+
+
+def _with_custom(view, base, form=False):
+    base = list(base or [])
+    extra = [c for c in view.custom_columns() if c not in base]
+    columns = base + extra
+    if form:
+        layout = view.form_layout()
+        if layout is not None:
+            hidden = layout.hidden_fields()
+            columns = [c for c in columns if c not in hidden]
+    return columns
+
+
+def _fieldsets(view, base):
+    layout = view.form_layout()
+    if layout is None or not layout.parsed_fieldsets():
+        return base
+    available = set(_with_custom(view, view.__dict__.get("_base_add_columns") or [], form=True)) | set(
+        _with_custom(view, view.__dict__.get("_base_edit_columns") or [], form=True))
+    hidden = layout.hidden_fields()
+    fieldsets, placed = [], set()
+    for title, names in layout.parsed_fieldsets():
+        names = [n for n in names if n in available and n not in hidden and n not in placed]
+        placed.update(names)
+        if names:
+            fieldsets.append((title or _("Details"), {"fields": names}))
+    rest = [c for c in _with_custom(view, view.__dict__.get("_base_add_columns") or [], form=True) if c not in placed]
+    if rest:
+        fieldsets.append((_("Other"), {"fields": rest}))
+    return fieldsets
+
+
+def _labels(view, base):
+    labels = dict(base or {})
+    loc = locale()
+    for definition in view.custom_definitions():
+        labels[definition.column] = definition.label(loc)
+    return labels
+
+
+def _descriptions(view, base):
+    descriptions = dict(base or {})
+    for definition in view.custom_definitions():
+        if definition.help:
+            descriptions[definition.column] = definition.help
+    return descriptions
+
+
+def _form(view, base):
+    definitions = view.custom_definitions()
+    if not definitions or base is None:
+        return base
+    attrs = {d.column: form_field(d) for d in definitions}
+    return type(base.__name__, (base,), attrs)
+
+
+class ScopedModelView(CustomFieldsViewMixin, ModelView):
+    """A ModelView on a ScopedInterface with custom fields, layouts, scoped actions and CSV export."""
+
+    plugin: str | None = None
+    page_size = 25
+
+    list_columns = _PerRequest(lambda v, b: _with_custom(v, b))
+    show_columns = _PerRequest(lambda v, b: _with_custom(v, b))
+    add_columns = _PerRequest(lambda v, b: _with_custom(v, b, form=True))
+    edit_columns = _PerRequest(lambda v, b: _with_custom(v, b, form=True))
+    add_fieldsets = _PerRequest(_fieldsets)
+    edit_fieldsets = _PerRequest(_fieldsets)
+    label_columns = _PerRequest(_labels)
+    description_columns = _PerRequest(_descriptions)
+    add_form = _PerRequest(_form)
+    edit_form = _PerRequest(_form)
+
+    def __init__(self, *args, **kwargs):
+        for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "add_fieldsets",
+                     "edit_fieldsets", "label_columns", "description_columns", "add_form", "edit_form"):
+            # class-level declarations of subclasses become the base values of the per-request attributes
+            declared = _declared(type(self), name)
+            self.__dict__[f"_base_{name}"] = declared
+        super().__init__(*args, **kwargs)
+
+    def _get_list_widget(self, *args, page_size=None, **kwargs):
+        limit = current_app.config.get("CRM_LIST_MAX_PAGE_SIZE", 100)
+        page_size = min(page_size or self.page_size, limit)
+        return super()._get_list_widget(*args, page_size=page_size, **kwargs)
+
+    def pre_add(self, item):
+        check_write_scope(item)
+        self._check_custom_values(item)
+
+    def pre_update(self, item):
+        check_write_scope(item)
+        self._check_custom_values(item)
+
+    def _check_custom_values(self, item):
+        if isinstance(item, CustomFieldsMixin):
+            errors = check_record_values(type(item), item)
+            if errors:
+                key, messages = next(iter(errors.items()))
+                raise ScopeError(f"{key}: {messages[0]}")
+
+    @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
+    def action(self, name, pk):
+        if name not in self.actions or self.datamodel.get(self._deserialize_pk_if_composite(pk)) is None:
+            abort(404)  # out of scope rows are absent, not forbidden
+        return super().action(name, pk)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        name = request.form.get("action")
+        if name not in self.actions:
+            abort(404)
+        permission = self.get_action_permission_name(name)
+        if not self.appbuilder.sm.has_access(permission, self.class_permission_name):
+            return super().action_post()
+        items = [self.datamodel.get(self._deserialize_pk_if_composite(pk)) for pk in request.form.getlist("rowid")]
+        items = [item for item in items if item is not None]
+        if not items:
+            flash(_("No row selected."), "warning")
+            return redirect(self.get_redirect())
+        return self.actions[name].func(items)
+
+    @expose("/export/csv")
+    @has_access
+    @permission_name("export")
+    def export_csv(self):
+        """The list as CSV with the user's filters and order, streamed (UTF-8 with BOM for Excel)."""
+        get_filter_args(self._filters)
+        order_column, order_direction = get_order_args().get(self.__class__.__name__, ("", ""))
+        joined = self._filters.get_joined_filters(self._base_filters)
+        columns = self.list_columns
+        labels = self.label_columns
+        query = self.datamodel.apply_all(
+            self.datamodel.session.query(self.datamodel.obj), joined, order_column, order_direction
+        )
+        filename = f"{self.datamodel.obj.__tablename__}.csv"
+
+        def rows():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow([str(labels.get(c, c)) for c in columns])
+            yield "\ufeff" + buffer.getvalue()
+            for item in query.yield_per(1000):
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow([_csv_value(self.datamodel._get_attr_value(item, c)) for c in columns])
+                yield buffer.getvalue()
+
+        return Response(stream_with_context(rows()), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+def _declared(cls, name):
+    for klass in cls.__mro__:
+        value = klass.__dict__.get(name)
+        if value is not None and not isinstance(value, _PerRequest):
+            return value
+    return None
+
+
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+# --- REST --------------------------------------------------------------------------------------------
+
+
+def _schema_with_custom(view, base, partial):
+    definitions = view.custom_definitions()
+    if base is None or not issubclass(view._model(), CustomFieldsMixin):
+        return base
+    key = (id(view), id(base))
+    cache = g.setdefault("_crm_schemas", {})
+    if key not in cache:
+        nested = values_schema(view._model(), definitions, partial_required=partial)
+        required = any(d.required and d.franchise_id is None for d in definitions) and not partial
+        field = CustomValues(nested, required=required, metadata={"definitions": definitions,
+                                                                  "description": "custom fields"})
+        schema_class = type(base.__class__.__name__, (base.__class__,), {"custom": field})
+        cache[key] = schema_class()
+    return cache[key]
+
+
+class ScopedModelRestApi(CustomFieldsViewMixin, ModelRestApi):
+    """A ModelRestApi on a ScopedInterface: scope errors are 422 naming the field, custom values typed."""
+
+    plugin: str | None = None
+
+    list_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
+    show_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
+    add_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=False))
+    edit_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
+
+    def __init__(self, *args, **kwargs):
+        for name in ("list_model_schema", "show_model_schema", "add_model_schema", "edit_model_schema"):
+            self.__dict__[f"_base_{name}"] = _declared(type(self), name)
+        super().__init__(*args, **kwargs)
+
+    def _write_errors(self, item):
+        try:
+            check_write_scope(item)
+        except ScopeError as exc:
+            return {"franchise": [str(exc)]}
+        if isinstance(item, CustomFieldsMixin):
+            errors = check_record_values(type(item), item)
+            if errors:
+                return {"custom": errors}
+        return None
+
+    def post_headless(self):
+        if not request.is_json:
+            return self.response_400(message="Request is not JSON")
+        schema = self.add_model_schema
+        try:
+            item = schema.load(request.json)
+        except ValidationError as err:
+            return self.response_422(message=err.messages)
+        errors = self._write_errors(item)
+        if errors:
+            self.datamodel.session.rollback()
+            return self.response_422(message=errors)
+        self.pre_add(item)
+        try:
+            self.datamodel.add(item)
+        except DatabaseException as exc:
+            return self.response_422(message=f"Database error: {exc.__cause__}")
+        self.post_add(item)
+        return self.response(201, **{API_RESULT_RES_KEY: schema.dump(item, many=False),
+                                     "id": self.datamodel.get_pk_value(item)})
+
+    def put_headless(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if not request.is_json:
+            return self.response_400(message="Request is not JSON")
+        if not item:
+            return self.response_404()
+        data = self._merge_update_item(item, request.json)
+        if isinstance(item, CustomFieldsMixin) and isinstance(request.json.get("custom"), dict):
+            data["custom"] = {**(item.custom or {}), **request.json["custom"]}
+        schema = self.edit_model_schema
+        try:
+            item = schema.load(data, instance=item)
+        except ValidationError as err:
+            self.datamodel.session.rollback()
+            return self.response_422(message=err.messages)
+        errors = self._write_errors(item)
+        if errors:
+            self.datamodel.session.rollback()
+            return self.response_422(message=errors)
+        self.pre_update(item)
+        try:
+            self.datamodel.edit(item)
+        except DatabaseException as exc:
+            return self.response_422(message=f"Database error: {exc.__cause__}")
+        self.post_update(item)
+        return self.response(200, **{API_RESULT_RES_KEY: schema.dump(item, many=False)})
+
+    def delete_headless(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        try:
+            self.pre_delete(item)
+            self.datamodel.delete(item)
+        except ScopeError as exc:
+            self.datamodel.session.rollback()
+            return self.response_422(message={"franchise": [str(exc)]})
+        self.post_delete(item)
+        return self.response(200, message="OK")
