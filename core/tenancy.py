@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask import current_app, g, has_app_context, has_request_context
 from flask_appbuilder import Model
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false, func, or_, select
 from sqlalchemy.orm import relationship
@@ -42,7 +43,7 @@ class Region(Model):
     code = Column(String(32), unique=True, nullable=False)
     name = Column(String(128), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
-    managers = relationship("User", secondary=region_manager, backref="managed_regions")
+    managers = relationship(User, secondary=region_manager, backref="managed_regions")
 
     def __repr__(self):
         return f"{self.name} ({self.code})"
@@ -57,7 +58,7 @@ class Franchise(Model):
     region_id = Column(Integer, ForeignKey("crm_region.id"), nullable=False, index=True)
     region = relationship(Region, backref="franchises")
     active = Column(Boolean, nullable=False, default=True)
-    users = relationship("User", secondary=user_franchise, backref="franchises")
+    users = relationship(User, secondary=user_franchise, backref="franchises")
 
     def __repr__(self):
         return f"{self.name} ({self.code})"
@@ -218,21 +219,32 @@ def check_write_scope(item) -> None:
             raise ScopeError(_l("Franchise: you cannot change rows of this franchise."))
         return
     attr = column.key
-    value = getattr(item, attr, None)
+    state = db.inspect(item)
+    value = _assigned_franchise(item, column)
     scope = model_scope(model)
     shared = getattr(model, "__shared_rows__", False)
     if value is None and not shared and not scope.all and len(scope.franchise_ids) == 1:
         value = next(iter(scope.franchise_ids))
-        setattr(item, attr, value)
     if value is None and not shared:
         raise ScopeError(_l("Franchise: a franchise is required."))
     if not may_write(model, value):
         raise ScopeError(_l("Franchise: you cannot write rows of this franchise."))
-    state = db.inspect(item)
     if state.persistent:
-        for old in state.attrs[attr].history.deleted or ():
-            if not may_write(model, old):
-                raise ScopeError(_l("Franchise: you cannot change rows of this franchise."))
+        history = state.attrs[attr].history
+        stored = (history.deleted or history.unchanged or [None])[0]
+        if not may_write(model, stored):
+            raise ScopeError(_l("Franchise: you cannot change rows of this franchise."))
+    setattr(item, attr, value)
+
+
+def _assigned_franchise(item, column):
+    """The franchise an item is being put in: a set relationship (forms and APIs set those) or the column."""
+    for rel in db.inspect(type(item)).relationships:
+        if rel.direction.name == "MANYTOONE" and any(c.key == column.key for c in rel.local_columns):
+            related = getattr(item, rel.key, None)
+            if related is not None:
+                return db.inspect(related).identity[0] if db.inspect(related).identity else None
+    return getattr(item, column.key, None)
 
 
 class ScopedInterface(SQLAInterface):

@@ -259,7 +259,11 @@ def _schema_with_custom(view, base, partial):
         field = CustomValues(nested, required=required, metadata={"definitions": definitions,
                                                                   "description": "custom fields"})
         schema_class = type(base.__class__.__name__, (base.__class__,), {"custom": field})
-        cache[key] = schema_class()
+        schema = schema_class()
+        for name, base_field in base.fields.items():  # keep what was adjusted on the base instance
+            if name in schema.fields and name != "custom":
+                schema.fields[name].required = base_field.required
+        cache[key] = schema
     return cache[key]
 
 
@@ -277,6 +281,14 @@ class ScopedModelRestApi(CustomFieldsViewMixin, ModelRestApi):
         for name in ("list_model_schema", "show_model_schema", "add_model_schema", "edit_model_schema"):
             self.__dict__[f"_base_{name}"] = _declared(type(self), name)
         super().__init__(*args, **kwargs)
+
+    def _init_model_schemas(self):
+        super()._init_model_schemas()
+        # the scope fills in the franchise of a user who works in one franchise, or says it is missing
+        add_schema = self.__dict__.get("_base_add_model_schema")
+        for name in ("franchise", "franchise_id"):
+            if add_schema is not None and name in add_schema.fields:
+                add_schema.fields[name].required = False
 
     def _write_errors(self, item):
         try:
