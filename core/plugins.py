@@ -225,9 +225,15 @@ def registry() -> PluginRegistry:
     return current_app.extensions["crm_plugins"]
 
 
-def set_activation(plugin: str, *, enabled: bool | None = None, available: bool | None = None,
-                   franchise_id: int | None = None, region_id: int | None = None, user: str | None = None):
-    """Upsert the activation row of one scope (in the caller's transaction)."""
+UNCHANGED = object()
+
+
+def set_activation(plugin: str, *, enabled=UNCHANGED, available=UNCHANGED, franchise_id: int | None = None,
+                   region_id: int | None = None, user: str | None = None):
+    """Upsert the activation row of one scope (in the caller's transaction).
+
+    `enabled` and `available` take True, False, or None (inherit from the wider scope); left out = unchanged.
+    """
     reg = registry()
     if plugin not in reg.plugins:
         raise PluginError(f"unknown plugin: {plugin}")
@@ -241,9 +247,9 @@ def set_activation(plugin: str, *, enabled: bool | None = None, available: bool 
     if row is None:
         row = PluginActivation(plugin=plugin, franchise_id=franchise_id, region_id=region_id)
         db.session.add(row)
-    if enabled is not None:
+    if enabled is not UNCHANGED:
         row.enabled = enabled
-    if available is not None:
+    if available is not UNCHANGED:
         row.available = available
     row.updated_by = user
     row.updated_at = datetime.now(timezone.utc).replace(tzinfo=None)

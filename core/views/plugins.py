@@ -69,8 +69,8 @@ class PluginActivationView(BaseView):
             flash(_("You cannot change this scope."), "danger")
             return redirect(url_for(".list"))
         user = current_user_obj()
-        row = set_activation(name, user=getattr(user, "username", None), **kwargs)
-        setattr(row, field, value)  # None = inherit from the wider scope
+        # value None = inherit from the wider scope
+        set_activation(name, user=getattr(user, "username", None), **{field: value}, **kwargs)
         db.session.commit()
         flash(_("Saved."), "success")
         return redirect(url_for(".list"))
