@@ -50,31 +50,30 @@ class UnscopedInterface(ScopedInterface):
 
 
 _COLUMNS = ["id", "franchise_id", "waybill", "status", "weight", "created_at"]
-_API_SETTINGS = dict(
-    list_columns=_COLUMNS,
-    show_columns=_COLUMNS,
-    order_columns=["id", "created_at", "status", "weight"],
-    search_columns=["status", "franchise_id", "created_at", "waybill"],
-    allow_browser_login=True,
-)
 
 
-class BenchParcelApi(ScopedModelRestApi):
+class _Columns:
+    """The same columns, order and filters on all three APIs."""
+
+    list_columns = _COLUMNS
+    show_columns = _COLUMNS
+    order_columns = ["id", "created_at", "status", "weight"]
+    search_columns = ["status", "franchise_id", "created_at", "waybill"]
+
+
+class BenchParcelApi(_Columns, ScopedModelRestApi):
     resource_name = "bench_parcel"
     datamodel = ScopedInterface(BenchParcel)
-    locals().update(_API_SETTINGS)
 
 
-class StockBenchParcelApi(ModelRestApi):
+class StockBenchParcelApi(_Columns, ModelRestApi):
     resource_name = "bench_parcel_stock"
     datamodel = SQLAInterface(BenchParcel)
-    locals().update(_API_SETTINGS)
 
 
-class UnscopedBenchParcelApi(ScopedModelRestApi):
+class UnscopedBenchParcelApi(_Columns, ScopedModelRestApi):
     resource_name = "bench_parcel_unscoped"
     datamodel = UnscopedInterface(BenchParcel)
-    locals().update(_API_SETTINGS)
 
 
 APIS = (BenchParcelApi, StockBenchParcelApi, UnscopedBenchParcelApi)

@@ -235,7 +235,8 @@ def values_schema(model, definitions, partial_required: bool) -> type[Schema]:
         d.key: schema_field(d, required=d.required and d.franchise_id is None and not partial_required)
         for d in definitions
     }
-    name = f"{model.__name__}CustomFields"
+    # distinct names: OpenAPI keeps one component per name (POST requires, PUT and responses do not)
+    name = f"{model.__name__}CustomFields" + ("Partial" if partial_required else "")
     return Schema.from_dict(attrs, name=name)
 
 

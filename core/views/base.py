@@ -53,6 +53,37 @@ class _PerRequest:
         view.__dict__[f"_base_{self.name}"] = value
 
 
+class PerRequestAttributes:
+    """Keeps the per-request attributes working when a subclass declares plain values for them.
+
+    A subclass's `list_columns = [...]` would hide the descriptor; it becomes the base value instead.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, value in list(cls.__dict__.items()):
+            if isinstance(value, _PerRequest):
+                continue
+            descriptor = _find_descriptor(cls, name)
+            if descriptor is not None:
+                setattr(cls, f"_declared_{name}", value)
+                setattr(cls, name, descriptor)
+
+    def _seed_per_request_bases(self):
+        for klass in type(self).__mro__:
+            for name, value in vars(klass).items():
+                if isinstance(value, _PerRequest) and f"_base_{name}" not in self.__dict__:
+                    self.__dict__[f"_base_{name}"] = getattr(type(self), f"_declared_{name}", None)
+
+
+def _find_descriptor(cls, name):
+    for klass in cls.__mro__[1:]:
+        value = klass.__dict__.get(name)
+        if isinstance(value, _PerRequest):
+            return value
+    return None
+
+
 def _in_request():
     from flask import has_request_context
 
@@ -132,7 +163,7 @@ def _form(view, base):
     return type(base.__name__, (base,), attrs)
 
 
-class ScopedModelView(CustomFieldsViewMixin, ModelView):
+class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
     """A ModelView on a ScopedInterface with custom fields, layouts, scoped actions and CSV export."""
 
     plugin: str | None = None
@@ -150,11 +181,7 @@ class ScopedModelView(CustomFieldsViewMixin, ModelView):
     edit_form = _PerRequest(_form)
 
     def __init__(self, *args, **kwargs):
-        for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "add_fieldsets",
-                     "edit_fieldsets", "label_columns", "description_columns", "add_form", "edit_form"):
-            # class-level declarations of subclasses become the base values of the per-request attributes
-            declared = _declared(type(self), name)
-            self.__dict__[f"_base_{name}"] = declared
+        self._seed_per_request_bases()
         super().__init__(*args, **kwargs)
 
     def _get_list_widget(self, *args, page_size=None, **kwargs):
@@ -228,14 +255,6 @@ class ScopedModelView(CustomFieldsViewMixin, ModelView):
                         headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
-def _declared(cls, name):
-    for klass in cls.__mro__:
-        value = klass.__dict__.get(name)
-        if value is not None and not isinstance(value, _PerRequest):
-            return value
-    return None
-
-
 def _csv_value(value):
     if value is None:
         return ""
@@ -267,7 +286,7 @@ def _schema_with_custom(view, base, partial):
     return cache[key]
 
 
-class ScopedModelRestApi(CustomFieldsViewMixin, ModelRestApi):
+class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestApi):
     """A ModelRestApi on a ScopedInterface: scope errors are 422 naming the field, custom values typed."""
 
     plugin: str | None = None
@@ -278,8 +297,7 @@ class ScopedModelRestApi(CustomFieldsViewMixin, ModelRestApi):
     edit_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
 
     def __init__(self, *args, **kwargs):
-        for name in ("list_model_schema", "show_model_schema", "add_model_schema", "edit_model_schema"):
-            self.__dict__[f"_base_{name}"] = _declared(type(self), name)
+        self._seed_per_request_bases()
         super().__init__(*args, **kwargs)
 
     def _init_model_schemas(self):

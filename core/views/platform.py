@@ -4,7 +4,7 @@ from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField
+from wtforms import BooleanField, SelectField
 
 from core.audit import AuditLog
 from core.jobs import JobOutbox, JobSchedule
@@ -40,9 +40,15 @@ class CustomFieldView(ScopedModelView):
         "choices": _l('One choice per line: "value" or "value|中文|English".'),
         "key": _l("Lower-case letters, digits and _; cannot change later."),
     }
+    # FAB would make non-nullable booleans "required", i.e. refuse an unticked box
+    edit_form_extra_fields = {
+        "required": BooleanField(_l("Required")),
+        "active": BooleanField(_l("Active"), default=True),
+    }
     add_form_extra_fields = {
         "entity": SelectField(_l("Entity"), choices=_entity_choices),
         "field_type": SelectField(_l("Type"), choices=_type_choices),
+        **edit_form_extra_fields,
     }
 
     def pre_add(self, item):
