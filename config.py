@@ -102,7 +102,8 @@ CRM_DISABLED_PLUGINS = [p for p in _env("CRM_DISABLED_PLUGINS", "").split(",") i
 # --- Jobs --------------------------------------------------------------------------------------------
 # RQ: how often a failed job is retried, and the waits between tries (seconds). CRM_JOB_RETRIES.
 CRM_JOB_RETRIES = int(_env("CRM_JOB_RETRIES", "3"))
-CRM_JOB_RETRY_INTERVALS = [10, 60, 300]
+# CRM_JOB_RETRY_INTERVALS, comma separated seconds.
+CRM_JOB_RETRY_INTERVALS = [int(s) for s in _env("CRM_JOB_RETRY_INTERVALS", "10,60,300").split(",")]
 # Seconds a job may run before RQ stops it. CRM_JOB_TIMEOUT.
 CRM_JOB_TIMEOUT = int(_env("CRM_JOB_TIMEOUT", "1800"))
 # How often `crm cron` relays the outbox and looks for due schedules, seconds. CRM_CRON_TICK.

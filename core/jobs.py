@@ -163,8 +163,16 @@ def _relay_after_commit(session):
         if app.config.get("REDIS_URL"):
             relay(ids)
         else:
-            for job_id in ids:
-                execute(job_id)
+            run_inline(ids)
+
+
+def run_inline(ids) -> None:
+    """Embedded mode: run jobs in this process. A failure is recorded on the job, never raised to the caller."""
+    for job_id in ids:
+        try:
+            execute(job_id)
+        except Exception:  # recorded on the row by execute(); retried by the next `crm cron` tick
+            pass
 
 
 def redis_connection(app=None):
@@ -233,8 +241,7 @@ def relay_pending(limit: int = 1000) -> int:
         .order_by(JobOutbox.id)
         .limit(limit)
     ).all()
-    for job_id in ids:
-        execute(job_id)
+    run_inline(ids)
     return len(ids)
 
 
