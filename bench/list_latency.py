@@ -158,6 +158,31 @@ def _create_index_sql(index, conn):
     return CreateIndex(index).compile(dialect=postgresql.dialect())
 
 
+def cache_rison_validation() -> None:
+    """SIMULATES a proposed core change (only with --cache-rison-validator): FAB's @rison decorator calls
+    `jsonschema.validate(instance, schema)`, which re-checks the schema against the JSON Schema metaschema on
+    every request (`check_schema`); this builds each validator once and reuses it. Applies to every FAB API in
+    the process (ours and stock alike)."""
+    import types
+
+    import flask_appbuilder.api as fab_api
+    import jsonschema
+
+    validators = {}
+
+    def validate(instance, schema, *args, **kwargs):
+        entry = validators.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            entry = validators[id(schema)] = (schema, cls(schema))
+        error = jsonschema.exceptions.best_match(entry[1].iter_errors(instance))
+        if error is not None:
+            raise error
+
+    fab_api.jsonschema = types.SimpleNamespace(validate=validate, ValidationError=jsonschema.ValidationError)
+
+
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
@@ -375,6 +400,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per case first (default 5)")
     parser.add_argument("--refill", action="store_true", help="refill the table even if the row count matches")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the list SQL per case")
+    parser.add_argument("--cache-rison-validator", action="store_true",
+                        help="simulate the proposed fix: reuse FAB's rison JSON-schema validators (all APIs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("flask_appbuilder", "core", "alembic", "flask_migrate"):
@@ -383,6 +410,8 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message="The HMAC key is")
 
     url = os.environ.get("CRM_BENCH_DATABASE_URL", DEFAULT_URL)
+    if args.cache_rison_validator:
+        cache_rison_validation()
     if not url.startswith("postgresql"):
         sys.exit("CRM_BENCH_DATABASE_URL: this benchmark needs PostgreSQL")
     overall = time.perf_counter()
@@ -432,6 +461,9 @@ def main(argv=None):
               f"'+ franchise filter' adds (col:franchise_id,opr:eq,value:{agent_franchise}))")
         print(f"method:   in-process Flask test client, JWT from /api/v1/security/login; {args.warmup} warm-up "
               f"then {args.requests} timed requests per case, cases interleaved round by round")
+        if args.cache_rison_validator:
+            print("NOTE:     --cache-rison-validator: FAB's per-request JSON-schema check of ?q= is replaced by a "
+                  "cached validator (simulated core change, all APIs)")
         print(f"counts returned: " + ", ".join(f"{c['name']}={counts[c['key']]['count']}" for c in rest))
         print()
         print_table("REST list latency (whole request: auth, permission check, scope, SQL, JSON)", rest, rest_times,

@@ -51,6 +51,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     with app.app_context():
         appbuilder = AppBuilder()
         appbuilder.init_app(app, db.session)
+        _audit_roles(appbuilder)
         _add_core_views(appbuilder)
         _add_plugin_views(app, appbuilder, registry)
     app.before_request(_plugin_gate)
@@ -76,6 +77,13 @@ def _ensure_keys(app: Flask) -> None:
             log.warning("%s is not set: generated one in %s (set it in the environment in production)",
                         setting, path)
         app.config[setting] = path.read_text().strip()
+
+
+def _audit_roles(appbuilder) -> None:
+    """Role and permission changes made in FAB's own screens go to the audit log as configuration."""
+    for model in (appbuilder.sm.role_model,):
+        model.__audited__ = True
+        model.__audit_kind__ = "config"
 
 
 def _custom_field_targets(registry) -> dict:

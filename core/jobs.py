@@ -66,6 +66,7 @@ class JobSchedule(Model):
 
     __tablename__ = "crm_job_schedule"
     __audited__ = True
+    __audit_kind__ = "config"
     id = Column(Integer, primary_key=True)
     name = Column(String(128), unique=True, nullable=False)
     plugin = Column(String(64), nullable=False)

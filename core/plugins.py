@@ -39,6 +39,7 @@ class PluginError(Exception):
 class PluginActivation(Model):
     __tablename__ = "crm_plugin_activation"
     __audited__ = True
+    __audit_kind__ = "config"
     __table_args__ = (UniqueConstraint("plugin", "region_id", "franchise_id", name="uq_plugin_activation_scope"),)
     id = Column(Integer, primary_key=True)
     plugin = Column(String(64), nullable=False, index=True)
