@@ -156,10 +156,11 @@ class CustomValueField:
         obj.custom = values
 
 
-def form_field(definition):
-    """An unbound WTForms field for one definition."""
+def form_field(definition, for_search: bool = False):
+    """An unbound WTForms field for one definition (for the search form: never required)."""
     loc = locale()
-    checks = [wtv.InputRequired() if definition.required and definition.field_type != "yes_no" else wtv.Optional()]
+    required = definition.required and definition.field_type != "yes_no" and not for_search
+    checks = [wtv.InputRequired() if required else wtv.Optional()]
     kind = definition.field_type
     kwargs = {"label": definition.label(loc), "description": definition.help or "", "validators": checks}
     if kind == "long_text":

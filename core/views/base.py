@@ -21,6 +21,7 @@ from flask_appbuilder.baseviews import expose
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
+from core.lowcode.filters import with_custom_filters
 from core.lowcode.fields import CustomValues, check_record_values, definitions_for, form_field, locale, values_schema
 from core.lowcode.layouts import layout_for
 from core.lowcode.models import CustomFieldsMixin
@@ -155,6 +156,27 @@ def _descriptions(view, base):
     return descriptions
 
 
+def _search_columns(view, base):
+    return list(base or []) + [c for c in view.custom_columns() if c not in (base or [])]
+
+
+def _filters_with_custom(view, base):
+    # FAB fills a view's Filters per request; a copy per request also keeps concurrent requests apart
+    if base is None:
+        return base
+    cache = g.setdefault("_crm_filters", {})
+    if id(view) not in cache:
+        cache[id(view)] = with_custom_filters(base, view.datamodel, view.custom_definitions())
+    return cache[id(view)]
+
+
+def _search_form(view, base):
+    definitions = view.custom_definitions()
+    if not definitions or base is None:
+        return base
+    return type(base.__name__, (base,), {d.column: form_field(d, for_search=True) for d in definitions})
+
+
 def _form(view, base):
     definitions = view.custom_definitions()
     if not definitions or base is None:
@@ -179,6 +201,9 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
     description_columns = _PerRequest(_descriptions)
     add_form = _PerRequest(_form)
     edit_form = _PerRequest(_form)
+    search_columns = _PerRequest(_search_columns)
+    search_form = _PerRequest(_search_form)
+    _filters = _PerRequest(_filters_with_custom)
 
     def __init__(self, *args, **kwargs):
         self._seed_per_request_bases()
@@ -295,6 +320,8 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
     show_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
     add_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=False))
     edit_model_schema = _PerRequest(lambda v, b: _schema_with_custom(v, b, partial=True))
+    search_columns = _PerRequest(_search_columns)
+    _filters = _PerRequest(_filters_with_custom)
 
     def __init__(self, *args, **kwargs):
         self._seed_per_request_bases()

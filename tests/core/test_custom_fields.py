@@ -142,9 +142,11 @@ def test_franchise_it_cannot_create_a_field_for_every_franchise(app, client_for)
 
 def test_definition_errors_are_reported_by_field(client_for, app):
     hq = client_for("hq")
+    hq.get("/lang/en")
     page = add_field(hq, key="Bad Key!", label_zh="x", label_en="x").get_data(as_text=True)
-    assert "Key" in page or "键" in page
+    assert "Key: Use lower-case letters" in page
     page = add_field(hq, key="pick", field_type="choice", choices="").get_data(as_text=True)
+    assert "Choices: A choice field needs at least one choice." in page
     with app.app_context():
         assert db.session.scalar(select(CustomFieldDefinition).where(CustomFieldDefinition.key == "pick")) is None
 
@@ -161,3 +163,25 @@ def test_layout_orders_fieldsets_and_hides_fields(client_for, app, vip_field):
                                                    "franchise": str(app.config["TEST_IDS"]["A"])},
                       follow_redirects=True)
     assert "cf_vip_level" in refused.get_data(as_text=True)
+
+
+def test_list_and_api_filter_by_custom_field_values(app, client_for, api_headers, ids, vip_field):
+    with app.app_context():
+        db.session.add_all([
+            SampleNote(title="vip-9", franchise_id=ids["A"], custom={"vip_level": 9, "channel": "phone"}),
+            SampleNote(title="vip-1", franchise_id=ids["A"], custom={"vip_level": 1, "channel": "phone"}),
+        ])
+        db.session.commit()
+    alice = client_for("alice")
+    page = alice.get("/samplenoteview/list/?_flt_1_cf_vip_level=5").get_data(as_text=True)  # greater than 5
+    assert "vip-9" in page and "vip-1" not in page
+    assert 'name="cf_vip_level"' in page  # offered in the search form
+    client = app.test_client()
+    query = "(filters:!((col:cf_vip_level,opr:cf_lt,value:2)))"
+    result = client.get(f"/api/v1/sample_note/?q={query}", headers=api_headers("alice")).json
+    assert [r["title"] for r in result["result"]] == ["vip-1"]
+    query = "(filters:!((col:cf_channel,opr:cf_eq,value:phone)))"
+    titles = {r["title"] for r in client.get(f"/api/v1/sample_note/?q={query}", headers=api_headers("alice")).json["result"]}
+    assert titles == {"vip-9", "vip-1"}
+    bad = client.get("/api/v1/sample_note/?q=(filters:!((col:cf_nope,opr:cf_eq,value:1)))", headers=api_headers("alice"))
+    assert bad.status_code == 400
