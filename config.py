@@ -75,7 +75,9 @@ APP_NAME = _env("CRM_APP_NAME", "Courier CRM")
 APP_THEME = ""
 # Chinese first, English selectable.
 BABEL_DEFAULT_LOCALE = "zh"
-BABEL_DEFAULT_FOLDER = "translations"
+# Our catalog, core/translations (relative to the app's root folder, core/); FAB puts its own in front and
+# ours wins where both translate the same text. Update with scripts/translations.
+BABEL_TRANSLATION_DIRECTORIES = "translations"
 LANGUAGES = {"zh": {"flag": "cn", "name": "中文"}, "en": {"flag": "gb", "name": "English"}}
 FAB_API_SWAGGER_UI = True
 FAB_ADD_SECURITY_API = True
@@ -96,6 +98,9 @@ CRM_LIST_MAX_PAGE_SIZE = 100
 CRM_LOAD_ENTRYPOINTS = _env_bool("CRM_LOAD_ENTRYPOINTS", True)
 # Extra plugin modules to register (dotted paths), e.g. for local development. CRM_EXTRA_PLUGINS, comma separated.
 CRM_EXTRA_PLUGINS = [p for p in _env("CRM_EXTRA_PLUGINS", "").split(",") if p]
+# Seconds a process keeps where each plugin is active before reading it again (changes made in the same
+# process apply at once). CRM_PLUGIN_ACTIVATION_TTL.
+CRM_PLUGIN_ACTIVATION_TTL = float(_env("CRM_PLUGIN_ACTIVATION_TTL", "5"))
 # Built-in plugins (under plugins/) that are not loaded at all. CRM_DISABLED_PLUGINS, comma separated.
 CRM_DISABLED_PLUGINS = [p for p in _env("CRM_DISABLED_PLUGINS", "").split(",") if p]
 

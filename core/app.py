@@ -13,6 +13,7 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 
+from core import fab_speedups
 from core.extensions import db, migrate
 from core.plugins import PluginRegistry
 
@@ -34,6 +35,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     _ensure_keys(app)
 
+    fab_speedups.install()
     CSRFProtect(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

@@ -15,13 +15,15 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pluggy
-from flask import current_app, g, has_request_context
+from flask import current_app, has_app_context
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint, event, select
+from sqlalchemy.orm import Session
 
 from core import hookspecs
 from core.extensions import db
@@ -79,6 +81,8 @@ class PluginRegistry:
     """The pluggy manager plus what the app knows about each plugin."""
 
     def __init__(self, config):
+        self.activation_ttl = float(config.get("CRM_PLUGIN_ACTIVATION_TTL", 5))
+        self._active_cache: dict[str, tuple[float, frozenset[int], bool]] = {}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
@@ -161,29 +165,38 @@ class PluginRegistry:
     # --- activation --------------------------------------------------------------------------------
 
     def active_franchises(self, plugin: str) -> frozenset[int]:
-        """Ids of the franchises where `plugin` is active now (cached for the request)."""
-        cache = None
-        if has_request_context():
-            cache = g.setdefault("_crm_active_plugins", {})
-            if plugin in cache:
-                return cache[plugin]
-        result = self._compute_active(plugin, set())
-        if cache is not None:
-            cache[plugin] = result
-        return result
+        """Ids of the franchises where `plugin` is active now."""
+        return self._activation(plugin)[0]
 
-    def _compute_active(self, plugin: str, seen: set) -> frozenset[int]:
+    def active_everywhere(self, plugin: str) -> bool:
+        """Whether `plugin` is active in every franchise (HQ queries then need no franchise condition)."""
+        return self._activation(plugin)[1]
+
+    def _activation(self, plugin: str) -> tuple[frozenset[int], bool]:
+        # Kept for a few seconds per process (CRM_PLUGIN_ACTIVATION_TTL): read on every request otherwise.
+        # Changes made in this process clear it at once; other processes see them within the TTL.
+        now = time.monotonic()
+        cached = self._active_cache.get(plugin)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        franchises = db.session.execute(select(Franchise.id, Franchise.region_id)).all()
+        active = self._compute_active(plugin, franchises, set())
+        everywhere = len(active) == len(franchises)
+        self._active_cache[plugin] = (now + self.activation_ttl, active, everywhere)
+        return active, everywhere
+
+    def forget_activation(self) -> None:
+        self._active_cache.clear()
+
+    def _compute_active(self, plugin: str, franchises, seen: set) -> frozenset[int]:
         if plugin not in self.plugins or plugin in seen:
             return frozenset()
         seen = seen | {plugin}
         rows = db.session.scalars(select(PluginActivation).where(PluginActivation.plugin == plugin)).all()
-        franchises = db.session.execute(select(Franchise.id, Franchise.region_id)).all()
-        active = set()
-        for franchise_id, region_id in franchises:
-            if resolve_activation(rows, franchise_id, region_id):
-                active.add(franchise_id)
+        active = {franchise_id for franchise_id, region_id in franchises
+                  if resolve_activation(rows, franchise_id, region_id)}
         for dep in self.plugins[plugin].depends:
-            active &= self._compute_active(dep, seen)
+            active &= self._compute_active(dep, franchises, seen)
         return frozenset(active)
 
     def is_active(self, plugin: str, franchise_id: int) -> bool:
@@ -254,6 +267,23 @@ def set_activation(plugin: str, *, enabled=UNCHANGED, available=UNCHANGED, franc
         row.available = available
     row.updated_by = user
     row.updated_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    if has_request_context():
-        g.pop("_crm_active_plugins", None)
     return row
+
+
+@event.listens_for(Session, "before_flush")
+def _note_activation_changes(session, flush_context, instances):
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, (PluginActivation, Franchise)):
+            session.info["crm_activation_changed"] = True
+            return
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_activation_after_commit(session):
+    if session.info.pop("crm_activation_changed", False) and has_app_context():
+        current_app.extensions["crm_plugins"].forget_activation()
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_activation_after_rollback(session):
+    session.info.pop("crm_activation_changed", None)

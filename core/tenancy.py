@@ -171,7 +171,8 @@ def model_scope(model) -> Scope:
         plugins = current_app.extensions.get("crm_plugins")
         if plugins is not None:
             owner = plugins.owner_of_model(model)
-            if owner is not None:
+            # HQ with the plugin on everywhere needs no franchise list in the query
+            if owner is not None and not (scope.all and plugins.active_everywhere(owner)):
                 scope = plugins.scope_where_active(owner, scope)
     return scope
 
