@@ -53,7 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     with app.app_context():
         appbuilder = AppBuilder()
         appbuilder.init_app(app, db.session)
-        _audit_roles(appbuilder)
+        _audit_security_models(appbuilder)
         _add_core_views(appbuilder)
         _add_plugin_views(app, appbuilder, registry)
     app.before_request(_plugin_gate)
@@ -81,11 +81,14 @@ def _ensure_keys(app: Flask) -> None:
         app.config[setting] = path.read_text().strip()
 
 
-def _audit_roles(appbuilder) -> None:
-    """Role and permission changes made in FAB's own screens go to the audit log as configuration."""
-    for model in (appbuilder.sm.role_model,):
+def _audit_security_models(appbuilder) -> None:
+    """Role, permission and user changes made in FAB's own screens go to the audit log as configuration."""
+    for model in (appbuilder.sm.role_model, appbuilder.sm.user_model):
         model.__audited__ = True
         model.__audit_kind__ = "config"
+    # bookkeeping FAB writes at every login is not a change anybody made
+    appbuilder.sm.user_model.__audit_ignore__ = {"last_login", "login_count", "fail_login_count", "changed_on",
+                                                 "changed_by_fk", "changed_by", "password"}
 
 
 def _custom_field_targets(registry) -> dict:
@@ -101,12 +104,15 @@ def _add_core_views(appbuilder) -> None:
                                      JobScheduleView)
     from core.views.plugins import PluginActivationView
     from core.views.tenancy import FranchiseApi, FranchiseView, RegionApi, RegionView
+    from core.views.users import FranchiseUserView
 
     tenancy = _l("Tenancy")
     platform = _l("Platform")
     appbuilder.add_view(RegionView, "Regions", label=_l("Regions"), icon="fa-globe", category="Tenancy",
                         category_label=tenancy)
     appbuilder.add_view(FranchiseView, "Franchises", label=_l("Franchises"), icon="fa-building",
+                        category="Tenancy")
+    appbuilder.add_view(FranchiseUserView, "Franchise users", label=_l("Users"), icon="fa-users",
                         category="Tenancy")
     appbuilder.add_view(PluginActivationView, "Plugins", label=_l("Plugins"), icon="fa-plug", category="Platform",
                         category_label=platform)

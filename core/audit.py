@@ -65,8 +65,11 @@ def _is_secret(key: str) -> bool:
 def _changes(obj, action: str) -> dict:
     state = inspect(obj)
     changes = {}
+    ignored = getattr(type(obj), "__audit_ignore__", ())
     for attr in state.mapper.attrs:
         key = attr.key
+        if key in ignored:
+            continue
         hist = state.attrs[key].history
         if action == "update" and not hist.has_changes():
             continue
@@ -123,7 +126,10 @@ def _record_changes(session, flush_context, instances):
                 continue
             if action == "update" and not session.is_modified(obj, include_collections=True):
                 continue
-            pending.append((action, obj, _changes(obj, action)))
+            changes = _changes(obj, action)
+            if action == "update" and not changes:
+                continue  # only bookkeeping fields changed (e.g. a user's last login)
+            pending.append((action, obj, changes))
 
 
 @event.listens_for(Session, "after_flush_postexec")

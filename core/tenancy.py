@@ -256,13 +256,17 @@ class ScopedInterface(SQLAInterface):
     dropdowns and related lists are scoped too. Counts are capped (see `query_count`).
     """
 
+    def criterion(self):
+        """The WHERE condition (or None) this interface adds to every query of its model."""
+        return scope_criterion(self.obj)
+
     def apply_filters(self, query, filters):
         query = super().apply_filters(query, filters)
-        condition = scope_criterion(self.obj)
+        condition = self.criterion()
         return query if condition is None else query.filter(condition)
 
     def _get_base_query(self, query, filters=None, order_column="", order_direction=""):
-        condition = scope_criterion(self.obj)
+        condition = self.criterion()
         if condition is not None:
             query = query.filter(condition)
         return super()._get_base_query(query, filters, order_column, order_direction)

@@ -1,0 +1,97 @@
+"""Franchise IT manages the users of its franchises: create, assign, change roles, deactivate.
+
+HQ keeps FAB's own user screens (Security menu) for everything else. Here a franchise admin sees only users
+assigned to at least one of its franchises, can assign only its franchises and only non-HQ roles, and an
+edit keeps the user's assignments to franchises it cannot see.
+"""
+
+from flask import current_app
+from flask_appbuilder.models.sqla.filters import FilterInFunction
+from flask_appbuilder.security.sqla.models import Role, User
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+from wtforms import PasswordField
+from wtforms import validators as wtv
+
+from core.extensions import db
+from core.tenancy import Franchise, ScopedInterface, ScopeError, current_scope, is_hq
+from core.views.base import ScopedModelView
+
+
+class FranchiseUserInterface(ScopedInterface):
+    def criterion(self):
+        if self.obj is not User:
+            return super().criterion()
+        scope = current_scope()
+        if scope.all:
+            return None
+        return User.franchises.any(scope.criterion(Franchise.id))
+
+
+def assignable_role_names():
+    """Roles a franchise admin may give: none of the HQ roles."""
+    hq_roles = set(current_app.config.get("CRM_HQ_ROLES", []))
+    names = db.session.scalars(select(Role.name)).all()
+    if current_scope().all:
+        return names
+    return [n for n in names if n not in hq_roles and n != current_app.config.get("AUTH_ROLE_PUBLIC")]
+
+
+class FranchiseUserView(ScopedModelView):
+    datamodel = FranchiseUserInterface(User)
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+    list_columns = ["username", "first_name", "last_name", "email", "active", "roles", "franchises"]
+    show_columns = list_columns + ["last_login", "login_count"]
+    add_columns = ["username", "first_name", "last_name", "email", "active", "roles", "franchises", "password",
+                   "conf_password"]
+    edit_columns = ["first_name", "last_name", "email", "active", "roles", "franchises"]
+    search_columns = ["username", "first_name", "last_name", "email", "active"]
+    label_columns = {"username": _l("User name"), "first_name": _l("First name"), "last_name": _l("Last name"),
+                     "email": _l("Email"), "active": _l("Active"), "roles": _l("Roles"),
+                     "franchises": _l("Franchises"), "password": _l("Password"),
+                     "conf_password": _l("Confirm password"), "last_login": _l("Last login"),
+                     "login_count": _l("Logins")}
+    add_form_extra_fields = {
+        "password": PasswordField(_l("Password"), validators=[wtv.DataRequired(), wtv.Length(min=8)]),
+        "conf_password": PasswordField(_l("Confirm password"),
+                                       validators=[wtv.EqualTo("password", message=_l("Passwords must match"))]),
+    }
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "roles": [["name", FilterInFunction, assignable_role_names]],
+    }
+
+    def _check(self, user):
+        if not user.roles:
+            raise ScopeError(_l("Roles: choose at least one role."))
+        scope = current_scope()
+        if scope.all:
+            return
+        if is_hq(user):
+            raise ScopeError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
+        if not user.franchises:
+            raise ScopeError(_l("Franchises: assign at least one of your franchises."))
+        if any(not scope.allows(f.id) for f in user.franchises if f.id not in self._kept_ids(user)):
+            raise ScopeError(_l("Franchises: you can only assign your own franchises."))
+
+    def _kept_ids(self, user):
+        return {f.id for f in getattr(user, "_kept_franchises", [])}
+
+    def pre_add(self, user):
+        self._check(user)
+        user.password = generate_password_hash(user.password)
+
+    def pre_update(self, user):
+        scope = current_scope()
+        if not scope.all:
+            # the form offers only the admin's franchises: keep the user's other assignments
+            history = db.inspect(user).attrs.franchises.history
+            kept = [f for f in (history.deleted or []) if not scope.allows(f.id)]
+            user._kept_franchises = kept
+            for franchise in kept:
+                if franchise not in user.franchises:
+                    user.franchises.append(franchise)
+            if any(r.name in set(current_app.config.get("CRM_HQ_ROLES", [])) for r in
+                   (db.inspect(user).attrs.roles.history.deleted or [])):
+                raise ScopeError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
+        self._check(user)
