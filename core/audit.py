@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 
 from flask import has_request_context
 from flask_appbuilder import Model
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, event, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import NO_VALUE
 
 from core.tenancy import current_user_obj, franchise_column
 
@@ -77,7 +77,7 @@ def _changes(obj, action: str) -> dict:
             before, after = None, getattr(obj, key, None)
         elif action == "delete":
             before, after = state.attrs[key].loaded_value, None
-            if before is not None and before.__class__.__name__ == "symbol":
+            if before is NO_VALUE:  # never loaded: nothing to report
                 continue
         else:
             before = hist.deleted[0] if hist.deleted and len(hist.deleted) == 1 else list(hist.deleted or [])
@@ -151,7 +151,3 @@ def _write_entries(session, flush_context):
 @event.listens_for(Session, "after_rollback")
 def _forget_entries(session):
     session.info.pop("crm_audit_pending", None)
-
-
-def to_json(entry: AuditLog) -> str:
-    return json.dumps(entry.changes or {}, ensure_ascii=False)

@@ -16,9 +16,12 @@ from flask_appbuilder import Model
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
+from flask_appbuilder.exceptions import DatabaseException
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import relationship
 
+from core.errors import UserInputError, database_error_message
 from core.extensions import db
 
 user_franchise = Table(
@@ -64,7 +67,7 @@ class Franchise(Model):
         return f"{self.name} ({self.code})"
 
 
-class ScopeError(Exception):
+class ScopeError(UserInputError):
     """A write would put a row into a franchise outside the writer's scope."""
 
 
@@ -248,6 +251,15 @@ def _assigned_franchise(item, column):
     return getattr(item, column.key, None)
 
 
+@contextmanager
+def _readable_database_errors():
+    # FAB re-raises driver errors whose text carries the SQL; users get the constraint that refused the write
+    try:
+        yield
+    except (SQLAlchemyError, DatabaseException) as exc:
+        raise UserInputError(database_error_message(exc)) from exc
+
+
 class ScopedInterface(SQLAInterface):
     """FAB's SQLAlchemy interface with the franchise scope added to every query and write.
 
@@ -284,17 +296,20 @@ class ScopedInterface(SQLAInterface):
 
     def add(self, item, commit=True):
         check_write_scope(item)
-        return super().add(item, commit)
+        with _readable_database_errors():
+            return super().add(item, commit)
 
     def edit(self, item, commit=True):
         check_write_scope(item)
-        return super().edit(item, commit)
+        with _readable_database_errors():
+            return super().edit(item, commit)
 
     def delete(self, item, commit=True):
         column = franchise_column(type(item))
         if column is not None and not may_write(type(item), getattr(item, column.key)):
             raise ScopeError(_l("Franchise: you cannot delete rows of this franchise."))
-        return super().delete(item, commit)
+        with _readable_database_errors():
+            return super().delete(item, commit)
 
     def delete_all(self, items):
         for item in items:

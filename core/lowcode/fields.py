@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 
 from flask import current_app, g, has_request_context
 from flask_appbuilder.fieldwidgets import (
@@ -32,7 +33,7 @@ from wtforms import (
 from wtforms import validators as wtv
 
 from core.extensions import db
-from core.lowcode.models import CustomFieldDefinition, CustomFieldsMixin
+from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, CustomFieldsMixin
 from core.tenancy import Scope, current_scope
 
 PHONE_PATTERN = r"^(\+?86[- ]?)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$"
@@ -254,7 +255,7 @@ class CustomValues(fields.Nested):
         return {k: to_stored(definitions.get(k), v) for k, v in (loaded or {}).items()}
 
 
-def check_record_values(model, item, definitions_scope=None) -> dict:
+def check_record_values(model, item) -> dict:
     """Validate an item's custom values for its own franchise; returns {key: [message]} of problems.
 
     Keys that belong to no active definition of the item's franchise are refused, and required fields of
@@ -276,12 +277,13 @@ def check_record_values(model, item, definitions_scope=None) -> dict:
 
 def validate_definition(definition) -> dict:
     """Problems with a definition an admin entered, as {field: message}."""
-    import re
 
     errors = {}
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", definition.key or ""):
         errors["key"] = _l("Use lower-case letters, digits and _; start with a letter.")
-    if definition.field_type not in _known_types():
+    elif _same_key_exists(definition):
+        errors["key"] = _l("This key is already used for this entity and scope.")
+    if definition.field_type not in FIELD_TYPES:
         errors["field_type"] = _l("Unknown field type.")
     if definition.field_type in ("choice", "multi_choice") and not definition.choice_list():
         errors["choices"] = _l("A choice field needs at least one choice.")
@@ -297,10 +299,18 @@ def validate_definition(definition) -> dict:
     return errors
 
 
-def _known_types():
-    from core.lowcode.models import FIELD_TYPES
-
-    return FIELD_TYPES
+def _same_key_exists(definition) -> bool:
+    # the unique constraint cannot see two definitions for every franchise: NULLs differ in SQL
+    query = select(CustomFieldDefinition.id).where(
+        CustomFieldDefinition.entity == definition.entity,
+        CustomFieldDefinition.key == definition.key,
+        CustomFieldDefinition.franchise_id.is_(None) if definition.franchise_id is None
+        else CustomFieldDefinition.franchise_id == definition.franchise_id,
+    )
+    if definition.id is not None:
+        query = query.where(CustomFieldDefinition.id != definition.id)
+    with db.session.no_autoflush:
+        return db.session.scalar(query.limit(1)) is not None
 
 
 def custom_field_targets(app=None) -> dict[str, type]:

@@ -11,21 +11,21 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, abort, current_app, flash, g, redirect, request, stream_with_context
+from flask import Response, abort, current_app, flash, g, has_request_context, redirect, request, stream_with_context
 from flask_appbuilder import ModelRestApi, ModelView
-from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.baseviews import expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.urltools import get_filter_args, get_order_args
-from flask_appbuilder.baseviews import expose
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
-from core.lowcode.filters import with_custom_filters
 from core.lowcode.fields import CustomValues, check_record_values, definitions_for, form_field, locale, values_schema
+from core.lowcode.filters import with_custom_filters
 from core.lowcode.layouts import layout_for
 from core.lowcode.models import CustomFieldsMixin
-from core.tenancy import ScopeError, check_write_scope, current_scope
+from core.errors import UserInputError
+from core.tenancy import ScopeError, check_write_scope
 
 
 class _PerRequest:
@@ -86,8 +86,6 @@ def _find_descriptor(cls, name):
 
 
 def _in_request():
-    from flask import has_request_context
-
     return has_request_context() and getattr(g, "user", None) is not None
 
 
@@ -121,20 +119,19 @@ def _with_custom(view, base, form=False):
     return columns
 
 
-def _fieldsets(view, base):
+def _fieldsets(view, base, form: str):
+    """The layout's fieldsets for the add or edit form, with the form's fields the layout leaves out last."""
     layout = view.form_layout()
     if layout is None or not layout.parsed_fieldsets():
         return base
-    available = set(_with_custom(view, view.__dict__.get("_base_add_columns") or [], form=True)) | set(
-        _with_custom(view, view.__dict__.get("_base_edit_columns") or [], form=True))
-    hidden = layout.hidden_fields()
+    columns = _with_custom(view, view.__dict__.get(f"_base_{form}_columns") or [], form=True)
     fieldsets, placed = [], set()
     for title, names in layout.parsed_fieldsets():
-        names = [n for n in names if n in available and n not in hidden and n not in placed]
+        names = [n for n in names if n in columns and n not in placed]
         placed.update(names)
         if names:
             fieldsets.append((title or _("Details"), {"fields": names}))
-    rest = [c for c in _with_custom(view, view.__dict__.get("_base_add_columns") or [], form=True) if c not in placed]
+    rest = [c for c in columns if c not in placed]
     if rest:
         fieldsets.append((_("Other"), {"fields": rest}))
     return fieldsets
@@ -195,8 +192,8 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
     show_columns = _PerRequest(lambda v, b: _with_custom(v, b))
     add_columns = _PerRequest(lambda v, b: _with_custom(v, b, form=True))
     edit_columns = _PerRequest(lambda v, b: _with_custom(v, b, form=True))
-    add_fieldsets = _PerRequest(_fieldsets)
-    edit_fieldsets = _PerRequest(_fieldsets)
+    add_fieldsets = _PerRequest(lambda v, b: _fieldsets(v, b, "add"))
+    edit_fieldsets = _PerRequest(lambda v, b: _fieldsets(v, b, "edit"))
     label_columns = _PerRequest(_labels)
     description_columns = _PerRequest(_descriptions)
     add_form = _PerRequest(_form)
@@ -227,7 +224,7 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
             errors = check_record_values(type(item), item)
             if errors:
                 key, messages = next(iter(errors.items()))
-                raise ScopeError(f"{key}: {messages[0]}")
+                raise UserInputError(f"{key}: {messages[0]}")
 
     @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
     def action(self, name, pk):
@@ -347,8 +344,8 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         return None
 
     def post_headless(self):
-        if not request.is_json:
-            return self.response_400(message="Request is not JSON")
+        if not request.is_json or not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message="Request body must be a JSON object")
         schema = self.add_model_schema
         try:
             item = schema.load(request.json)
@@ -358,21 +355,22 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         if errors:
             self.datamodel.session.rollback()
             return self.response_422(message=errors)
-        self.pre_add(item)
         try:
+            self.pre_add(item)
             self.datamodel.add(item)
-        except DatabaseException as exc:
-            return self.response_422(message=f"Database error: {exc.__cause__}")
+        except UserInputError as exc:
+            self.datamodel.session.rollback()
+            return self.response_422(message=str(exc))
         self.post_add(item)
         return self.response(201, **{API_RESULT_RES_KEY: schema.dump(item, many=False),
                                      "id": self.datamodel.get_pk_value(item)})
 
     def put_headless(self, pk):
         item = self.datamodel.get(pk, self._base_filters)
-        if not request.is_json:
-            return self.response_400(message="Request is not JSON")
         if not item:
             return self.response_404()
+        if not request.is_json or not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message="Request body must be a JSON object")
         data = self._merge_update_item(item, request.json)
         if isinstance(item, CustomFieldsMixin) and isinstance(request.json.get("custom"), dict):
             data["custom"] = {**(item.custom or {}), **request.json["custom"]}
@@ -386,11 +384,12 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         if errors:
             self.datamodel.session.rollback()
             return self.response_422(message=errors)
-        self.pre_update(item)
         try:
+            self.pre_update(item)
             self.datamodel.edit(item)
-        except DatabaseException as exc:
-            return self.response_422(message=f"Database error: {exc.__cause__}")
+        except UserInputError as exc:
+            self.datamodel.session.rollback()
+            return self.response_422(message=str(exc))
         self.post_update(item)
         return self.response(200, **{API_RESULT_RES_KEY: schema.dump(item, many=False)})
 
@@ -401,8 +400,8 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         try:
             self.pre_delete(item)
             self.datamodel.delete(item)
-        except ScopeError as exc:
+        except UserInputError as exc:
             self.datamodel.session.rollback()
-            return self.response_422(message={"franchise": [str(exc)]})
+            return self.response_422(message=str(exc))
         self.post_delete(item)
         return self.response(200, message="OK")

@@ -6,11 +6,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField
 
+from sqlalchemy import select
+
 from core.audit import AuditLog
+from core.extensions import db
 from core.jobs import JobOutbox, JobSchedule
 from core.lowcode.fields import custom_field_targets, invalidate_cache, validate_definition
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, FormLayout
-from core.tenancy import ScopedInterface, ScopeError
+from core.errors import UserInputError
+from core.tenancy import ScopedInterface
 from core.views.base import ScopedModelRestApi, ScopedModelView
 
 
@@ -57,14 +61,14 @@ class CustomFieldView(ScopedModelView):
             errors["entity"] = _l("Unknown entity.")
         if errors:
             field, message = next(iter(errors.items()))
-            raise ScopeError(f"{self.label_columns.get(field, field)}: {message}")
+            raise UserInputError(f"{self.label_columns.get(field, field)}: {message}")
         super().pre_add(item)
 
     def pre_update(self, item):
         errors = validate_definition(item)
         if errors:
             field, message = next(iter(errors.items()))
-            raise ScopeError(f"{self.label_columns.get(field, field)}: {message}")
+            raise UserInputError(f"{self.label_columns.get(field, field)}: {message}")
         super().pre_update(item)
 
     def post_add(self, item):
@@ -92,12 +96,24 @@ class FormLayoutView(ScopedModelView):
 
         model = custom_field_targets().get(item.entity)
         if model is None:
-            raise ScopeError(_("Entity: unknown entity."))
+            raise UserInputError(_("Entity: unknown entity."))
+        if self._duplicate(item):
+            raise UserInputError(_("Entity: a layout for this entity and scope exists already; edit that one."))
         required = {d.column for d in definitions_for(model) if d.required}
         hidden_required = required & item.hidden_fields()
         if hidden_required:
-            raise ScopeError(_("Hidden fields: required fields cannot be hidden: %(f)s",
+            raise UserInputError(_("Hidden fields: required fields cannot be hidden: %(f)s",
                                f=", ".join(sorted(hidden_required))))
+
+    def _duplicate(self, item) -> bool:
+        # (entity, NULL) twice passes the unique constraint: NULLs differ in SQL
+        query = select(FormLayout.id).where(FormLayout.entity == item.entity)
+        query = query.where(FormLayout.franchise_id.is_(None) if item.franchise is None and item.franchise_id is None
+                            else FormLayout.franchise_id == (item.franchise.id if item.franchise else item.franchise_id))
+        if item.id is not None:
+            query = query.where(FormLayout.id != item.id)
+        with db.session.no_autoflush:
+            return db.session.scalar(query.limit(1)) is not None
 
     def pre_add(self, item):
         self._check(item)

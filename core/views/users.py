@@ -15,7 +15,8 @@ from wtforms import PasswordField
 from wtforms import validators as wtv
 
 from core.extensions import db
-from core.tenancy import Franchise, ScopedInterface, ScopeError, current_scope, is_hq
+from core.errors import UserInputError
+from core.tenancy import Franchise, ScopedInterface, current_scope, is_hq
 from core.views.base import ScopedModelView
 
 
@@ -63,16 +64,16 @@ class FranchiseUserView(ScopedModelView):
 
     def _check(self, user):
         if not user.roles:
-            raise ScopeError(_l("Roles: choose at least one role."))
+            raise UserInputError(_l("Roles: choose at least one role."))
         scope = current_scope()
         if scope.all:
             return
         if is_hq(user):
-            raise ScopeError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
+            raise UserInputError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
         if not user.franchises:
-            raise ScopeError(_l("Franchises: assign at least one of your franchises."))
+            raise UserInputError(_l("Franchises: assign at least one of your franchises."))
         if any(not scope.allows(f.id) for f in user.franchises if f.id not in self._kept_ids(user)):
-            raise ScopeError(_l("Franchises: you can only assign your own franchises."))
+            raise UserInputError(_l("Franchises: you can only assign your own franchises."))
 
     def _kept_ids(self, user):
         return {f.id for f in getattr(user, "_kept_franchises", [])}
@@ -93,5 +94,5 @@ class FranchiseUserView(ScopedModelView):
                     user.franchises.append(franchise)
             if any(r.name in set(current_app.config.get("CRM_HQ_ROLES", [])) for r in
                    (db.inspect(user).attrs.roles.history.deleted or [])):
-                raise ScopeError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
+                raise UserInputError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
         self._check(user)

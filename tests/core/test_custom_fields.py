@@ -185,3 +185,18 @@ def test_list_and_api_filter_by_custom_field_values(app, client_for, api_headers
     assert titles == {"vip-9", "vip-1"}
     bad = client.get("/api/v1/sample_note/?q=(filters:!((col:cf_nope,opr:cf_eq,value:1)))", headers=api_headers("alice"))
     assert bad.status_code == 400
+
+
+def test_api_refuses_duplicates_and_non_object_bodies_without_a_trace(app, api_headers):
+    client = app.test_client()
+    headers = api_headers("hq")
+    body = {"entity": ENTITY, "key": "dup_key", "label_zh": "重复", "label_en": "Dup", "field_type": "text",
+            "order": 1, "active": True, "required": False}
+    assert client.post("/api/v1/custom_field/", json=body, headers=headers).status_code == 201
+    again = client.post("/api/v1/custom_field/", json=body, headers=headers)
+    assert again.status_code == 422
+    assert "Traceback" not in again.get_data(as_text=True) and "SQL" not in again.json["message"]
+    assert client.post("/api/v1/custom_field/", json=[body], headers=headers).status_code == 400
+    wrong_type = client.post("/api/v1/custom_field/", json={**body, "key": "k2", "field_type": "colour"},
+                             headers=headers)
+    assert wrong_type.status_code == 422 and "field_type" in wrong_type.json["message"]
