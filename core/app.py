@@ -74,10 +74,18 @@ def _ensure_keys(app: Flask) -> None:
             continue
         path = Path(app.instance_path) / setting.lower()
         if not path.exists():
-            path.write_text(make())
-            path.chmod(0o600)
-            log.warning("%s is not set: generated one in %s (set it in the environment in production)",
-                        setting, path)
+            # written aside, then linked into place: processes starting together all read the first key
+            draft = path.with_name(f".{path.name}.{os.getpid()}")
+            draft.write_text(make())
+            draft.chmod(0o600)
+            try:
+                os.link(draft, path)
+                log.warning("%s is not set: generated one in %s (set it in the environment in production)",
+                            setting, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
         app.config[setting] = path.read_text().strip()
 
 
