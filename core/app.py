@@ -57,7 +57,33 @@ def create_app(overrides: dict | None = None) -> Flask:
         _add_core_views(appbuilder)
         _add_plugin_views(app, appbuilder, registry)
     app.before_request(_plugin_gate)
+    _register_error_pages(app)
     return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    """Errors as a page in the admin shell (or JSON under /api/), never a bare server page or a trace."""
+    from flask import render_template
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    def handle(error):
+        if not isinstance(error, HTTPException):
+            log.exception("unhandled error on %s", request.path)
+            error = InternalServerError()
+        if request.path.startswith("/api/"):
+            return jsonify(message=error.description or error.name), error.code
+        try:
+            page = render_template("crm/error.html", appbuilder=app.appbuilder, code=error.code, name=error.name,
+                                   base_template=app.appbuilder.base_template)
+        except Exception:  # the error page itself must not fail
+            return f"{error.code} {error.name}", error.code
+        return page, error.code
+
+    for code in (400, 403, 404, 405, 429, 500):
+        app.register_error_handler(code, handle)
+    app.register_error_handler(Exception, handle)
+    # browsers ask for it on every first visit; the shell has no icon
+    app.add_url_rule("/favicon.ico", "favicon", lambda: ("", 204))
 
 
 def _migration_dirs(registry) -> list[str]:
@@ -100,7 +126,9 @@ def _audit_security_models(appbuilder) -> None:
 
 
 def _custom_field_targets(registry) -> dict:
-    targets = {}
+    from core.tenancy import Franchise
+
+    targets = {Franchise.__tablename__: Franchise}
     for models in registry.hook.crm_custom_field_targets():
         for model in models or []:
             targets[model.__tablename__] = model
@@ -117,13 +145,13 @@ def _add_core_views(appbuilder) -> None:
     tenancy = _l("Tenancy")
     platform = _l("Platform")
     appbuilder.add_view(RegionView, "Regions", label=_l("Regions"), icon="fa-globe", category="Tenancy",
-                        category_label=tenancy)
+                        category_label=tenancy, category_icon="fa-sitemap")
     appbuilder.add_view(FranchiseView, "Franchises", label=_l("Franchises"), icon="fa-building",
                         category="Tenancy")
     appbuilder.add_view(FranchiseUserView, "Franchise users", label=_l("Users"), icon="fa-users",
                         category="Tenancy")
     appbuilder.add_view(PluginActivationView, "Plugins", label=_l("Plugins"), icon="fa-plug", category="Platform",
-                        category_label=platform)
+                        category_label=platform, category_icon="fa-cogs")
     appbuilder.add_view(CustomFieldView, "Custom fields", label=_l("Custom fields"), icon="fa-list-alt",
                         category="Platform")
     appbuilder.add_view(FormLayoutView, "Form layouts", label=_l("Form layouts"), icon="fa-columns",

@@ -11,12 +11,13 @@ import datetime as dt
 import decimal
 
 from flask import has_request_context
+from flask_babel import lazy_gettext as _l
 from flask_appbuilder import Model
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, foreign, relationship
 from sqlalchemy.orm.base import NO_VALUE
 
-from core.tenancy import current_user_obj, franchise_column
+from core.tenancy import Franchise, current_user_obj, franchise_column
 
 SECRET_FIELDS = {"password", "secret", "token"}
 
@@ -37,9 +38,33 @@ class AuditLog(Model):
     record_id = Column(String(64))
     changes = Column(JSON)
     reason = Column(Text)
+    # no foreign key: entries outlive the franchise they mention
+    franchise = relationship(Franchise, primaryjoin=lambda: foreign(AuditLog.franchise_id) == Franchise.id,
+                             viewonly=True)
 
     def __repr__(self):
         return f"{self.action} {self.model}#{self.record_id}"
+
+
+ACTIONS = {
+    "create": _l("Record created"), "update": _l("Record changed"), "delete": _l("Record deleted"),
+    "config.create": _l("Configuration created"), "config.update": _l("Configuration changed"),
+    "config.delete": _l("Configuration deleted"),
+}
+
+
+def describe_action(action: str) -> str:
+    return str(ACTIONS.get(action, action))
+
+
+def describe_changes(changes) -> str:
+    """`field: before → after` per changed field, for people rather than machines."""
+    def show(value):
+        if value in (None, "", []):
+            return "∅"
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return "; ".join(f"{field}: {show(before)} → {show(after)}" for field, (before, after) in (changes or {}).items())
 
 
 class AuditLogIsAppendOnly(Exception):

@@ -34,17 +34,19 @@ def _franchise_count(scope: Scope) -> dict:
 
 
 def _jobs_by_status(scope: Scope) -> dict:
-    from core.jobs import JobOutbox
+    from core.jobs import JOB_STATUSES, JobOutbox
 
     query = select(JobOutbox.status, func.count()).group_by(JobOutbox.status)
     condition = scope.criterion(JobOutbox.franchise_id)
     if condition is not None:
         query = query.where(condition)
     counts = dict(db.session.execute(query).all())
-    statuses = ["pending", "relayed", "running", "finished", "retrying", "failed"]
+    if not counts:
+        return {"kind": "figure", "value": 0, "unit": str(_l("jobs so far"))}
+    statuses = list(JOB_STATUSES)
     return {"kind": "chart", "option": {
         "tooltip": {},
-        "xAxis": {"type": "category", "data": statuses},
+        "xAxis": {"type": "category", "data": [str(JOB_STATUSES[s]) for s in statuses]},
         "yAxis": {"type": "value", "minInterval": 1},
         "series": [{"type": "bar", "data": [counts.get(s, 0) for s in statuses]}],
     }}

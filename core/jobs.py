@@ -19,6 +19,7 @@ from typing import Callable
 
 from croniter import croniter
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from flask_appbuilder import Model
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Session
@@ -29,6 +30,10 @@ from core.tenancy import EVERYTHING, Scope, scope_as
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "low")
+JOB_STATUSES = {
+    "pending": _l("pending"), "relayed": _l("queued"), "running": _l("running"), "finished": _l("finished"),
+    "retrying": _l("retrying"), "failed": _l("failed"),
+}
 
 
 def utcnow() -> datetime:

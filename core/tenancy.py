@@ -23,6 +23,7 @@ from sqlalchemy.orm import relationship
 
 from core.errors import UserInputError, database_error_message
 from core.extensions import db
+from core.lowcode.models import CustomFieldsMixin
 
 user_franchise = Table(
     "crm_user_franchise",
@@ -52,8 +53,9 @@ class Region(Model):
         return f"{self.name} ({self.code})"
 
 
-class Franchise(Model):
+class Franchise(CustomFieldsMixin, Model):
     __tablename__ = "crm_franchise"
+    __crm_label__ = _l("Franchise")
     __audited__ = True
     id = Column(Integer, primary_key=True)
     code = Column(String(32), unique=True, nullable=False)

@@ -98,9 +98,9 @@ class FormLayout(Model):
     id = Column(Integer, primary_key=True)
     entity = Column(String(64), nullable=False, index=True)
     # one fieldset per line: "Title: field_a, field_b, cf_custom"
-    fieldsets = Column(Text, nullable=False, default="")
+    fieldsets = Column(Text)
     # comma separated field names not shown in the forms
-    hidden = Column(Text, nullable=False, default="")
+    hidden = Column(Text)
     franchise_id = Column(Integer, ForeignKey("crm_franchise.id", ondelete="CASCADE"), nullable=True, index=True)
     franchise = relationship("Franchise")
 

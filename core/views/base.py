@@ -18,7 +18,10 @@ from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
+from wtforms import BooleanField
+from wtforms import validators as wtv
 
 from core.lowcode.fields import CustomValues, check_record_values, definitions_for, form_field, locale, values_schema
 from core.lowcode.filters import with_custom_filters
@@ -182,11 +185,30 @@ def _form(view, base):
     return type(base.__name__, (base,), attrs)
 
 
+def yes_no(value):
+    if value is None:
+        return ""
+    return _("Yes") if value else _("No")
+
+
+def joined(values):
+    return ", ".join(str(v) for v in values or [])
+
+
+def timestamp(value):
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
 class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
-    """A ModelView on a ScopedInterface with custom fields, layouts, scoped actions and CSV export."""
+    """A ModelView on a ScopedInterface with custom fields, layouts, scoped actions and CSV export.
+
+    `entity_label` / `entity_label_plural` (lazy strings) give translated page titles.
+    """
 
     plugin: str | None = None
     page_size = 25
+    entity_label = None
+    entity_label_plural = None
 
     list_columns = _PerRequest(lambda v, b: _with_custom(v, b))
     show_columns = _PerRequest(lambda v, b: _with_custom(v, b))
@@ -205,6 +227,39 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
     def __init__(self, *args, **kwargs):
         self._seed_per_request_bases()
         super().__init__(*args, **kwargs)
+        self.formatters_columns = {**self._default_formatters(), **(self.formatters_columns or {})}
+
+    def _default_formatters(self):
+        """Readable values in lists and show pages: yes/no, lists joined, times to the second."""
+        formatters = {}
+        datamodel = self.datamodel
+        for column in datamodel.get_columns_list():
+            if datamodel.is_boolean(column):
+                formatters[column] = yes_no
+            elif datamodel.is_relation_many_to_many(column) or datamodel.is_relation_one_to_many(column):
+                formatters[column] = joined
+            elif datamodel.is_datetime(column):
+                formatters[column] = timestamp
+        return formatters
+
+    def _init_titles(self):
+        if self.entity_label is not None:
+            self.list_title = self.list_title or self.entity_label_plural or self.entity_label
+            self.show_title = self.show_title or self.entity_label
+            self.add_title = self.add_title or _l("Add %(name)s", name=self.entity_label)
+            self.edit_title = self.edit_title or _l("Edit %(name)s", name=self.entity_label)
+        super()._init_titles()
+
+    def _init_forms(self):
+        super()._init_forms()
+        # FAB makes a NOT NULL boolean "required", which refuses an unticked box: a no is a valid answer
+        for name in ("_base_add_form", "_base_edit_form"):
+            form = self.__dict__.get(name)
+            for field in vars(form).values() if form is not None else ():
+                if getattr(field, "field_class", None) is not None and issubclass(field.field_class, BooleanField):
+                    checks = field.kwargs.get("validators") or []
+                    field.kwargs["validators"] = [c for c in checks if not isinstance(
+                        c, (wtv.InputRequired, wtv.DataRequired))]
 
     def _get_list_widget(self, *args, page_size=None, **kwargs):
         limit = current_app.config.get("CRM_LIST_MAX_PAGE_SIZE", 100)

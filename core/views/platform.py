@@ -4,13 +4,14 @@ from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectField
+from flask_appbuilder.fieldwidgets import Select2Widget
+from wtforms import SelectField
 
 from sqlalchemy import select
 
-from core.audit import AuditLog
+from core.audit import AuditLog, describe_action, describe_changes
 from core.extensions import db
-from core.jobs import JobOutbox, JobSchedule
+from core.jobs import JOB_STATUSES, JobOutbox, JobSchedule
 from core.lowcode.fields import custom_field_targets, invalidate_cache, validate_definition
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, FormLayout
 from core.errors import UserInputError
@@ -19,7 +20,10 @@ from core.views.base import ScopedModelRestApi, ScopedModelView
 
 
 def _entity_choices():
-    return [(name, name) for name in sorted(custom_field_targets())]
+    """Entities admins may add fields to, by their translated name."""
+    targets = custom_field_targets()
+    return sorted(((name, str(getattr(model, "__crm_label__", name))) for name, model in targets.items()),
+                  key=lambda choice: choice[1])
 
 
 def _type_choices():
@@ -44,15 +48,10 @@ class CustomFieldView(ScopedModelView):
         "choices": _l('One choice per line: "value" or "value|中文|English".'),
         "key": _l("Lower-case letters, digits and _; cannot change later."),
     }
-    # FAB would make non-nullable booleans "required", i.e. refuse an unticked box
-    edit_form_extra_fields = {
-        "required": BooleanField(_l("Required")),
-        "active": BooleanField(_l("Active"), default=True),
-    }
+    entity_label, entity_label_plural = _l("Custom field"), _l("Custom fields")
     add_form_extra_fields = {
-        "entity": SelectField(_l("Entity"), choices=_entity_choices),
-        "field_type": SelectField(_l("Type"), choices=_type_choices),
-        **edit_form_extra_fields,
+        "entity": SelectField(_l("Entity"), choices=_entity_choices, widget=Select2Widget()),
+        "field_type": SelectField(_l("Type"), choices=_type_choices, widget=Select2Widget()),
     }
 
     def pre_add(self, item):
@@ -79,6 +78,7 @@ class CustomFieldView(ScopedModelView):
 
 class FormLayoutView(ScopedModelView):
     datamodel = ScopedInterface(FormLayout)
+    entity_label, entity_label_plural = _l("Form layout"), _l("Form layouts")
     list_columns = ["entity", "franchise"]
     add_columns = ["entity", "fieldsets", "hidden", "franchise"]
     edit_columns = ["fieldsets", "hidden"]
@@ -89,7 +89,7 @@ class FormLayoutView(ScopedModelView):
         "fieldsets": _l('One fieldset per line: "Title: field_a, field_b, cf_custom_key". Fields follow this order.'),
         "hidden": _l("Comma separated field names not shown in forms (required fields cannot be hidden)."),
     }
-    add_form_extra_fields = {"entity": SelectField(_l("Entity"), choices=_entity_choices)}
+    add_form_extra_fields = {"entity": SelectField(_l("Entity"), choices=_entity_choices, widget=Select2Widget())}
 
     def _check(self, item):
         from core.lowcode.fields import definitions_for
@@ -145,18 +145,21 @@ class AuditLogView(ScopedModelView):
     """Append-only: no add, edit or delete, not even for HQ."""
 
     datamodel = ScopedInterface(AuditLog)
+    entity_label, entity_label_plural = _l("Audit entry"), _l("Audit log")
     base_permissions = ["can_list", "can_show", "can_export"]
-    list_columns = ["at", "username", "action", "model", "record_id", "franchise_id"]
-    show_columns = ["at", "username", "user_id", "action", "model", "record_id", "franchise_id", "changes", "reason"]
+    list_columns = ["at", "username", "action", "model", "record_id", "franchise"]
+    show_columns = ["at", "username", "user_id", "action", "model", "record_id", "franchise", "changes", "reason"]
+    formatters_columns = {"action": describe_action, "changes": describe_changes}
     search_columns = ["username", "action", "model", "record_id", "at"]
     base_order = ("at", "desc")
     label_columns = {"at": _l("Time"), "username": _l("User"), "action": _l("Action"), "model": _l("Record type"),
-                     "record_id": _l("Record"), "franchise_id": _l("Franchise"), "changes": _l("Changes"),
+                     "record_id": _l("Record"), "franchise": _l("Franchise"), "changes": _l("Changes"),
                      "reason": _l("Reason"), "user_id": _l("User id")}
 
 
 class JobScheduleView(ScopedModelView):
     datamodel = ScopedInterface(JobSchedule)
+    entity_label, entity_label_plural = _l("Schedule"), _l("Schedules")
     base_permissions = ["can_list", "can_show", "pause", "resume"]
     list_columns = ["name", "plugin", "cron", "interval", "paused", "next_run_at", "last_run_at", "last_duration",
                     "failures"]
@@ -184,6 +187,8 @@ class JobScheduleView(ScopedModelView):
 
 class JobRunView(ScopedModelView):
     datamodel = ScopedInterface(JobOutbox)
+    entity_label, entity_label_plural = _l("Job run"), _l("Job runs")
+    formatters_columns = {"status": lambda status: str(JOB_STATUSES.get(status, status))}
     base_permissions = ["can_list", "can_show"]
     list_columns = ["id", "func", "queue", "franchise_id", "status", "attempts", "created_at", "finished_at",
                     "duration"]

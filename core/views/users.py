@@ -6,6 +6,7 @@ edit keeps the user's assignments to franchises it cannot see.
 """
 
 from flask import current_app
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.models.sqla.filters import FilterInFunction
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
@@ -33,14 +34,16 @@ class FranchiseUserInterface(ScopedInterface):
 def assignable_role_names():
     """Roles a franchise admin may give: none of the HQ roles."""
     hq_roles = set(current_app.config.get("CRM_HQ_ROLES", []))
-    names = db.session.scalars(select(Role.name)).all()
+    public = current_app.config.get("AUTH_ROLE_PUBLIC")
+    names = [n for n in db.session.scalars(select(Role.name)) if n != public]
     if current_scope().all:
         return names
-    return [n for n in names if n not in hq_roles and n != current_app.config.get("AUTH_ROLE_PUBLIC")]
+    return [n for n in names if n not in hq_roles]
 
 
 class FranchiseUserView(ScopedModelView):
     datamodel = FranchiseUserInterface(User)
+    entity_label, entity_label_plural = _l("User"), _l("Franchise users")
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
     list_columns = ["username", "first_name", "last_name", "email", "active", "roles", "franchises"]
     show_columns = list_columns + ["last_login", "login_count"]
@@ -54,8 +57,9 @@ class FranchiseUserView(ScopedModelView):
                      "conf_password": _l("Confirm password"), "last_login": _l("Last login"),
                      "login_count": _l("Logins")}
     add_form_extra_fields = {
-        "password": PasswordField(_l("Password"), validators=[wtv.DataRequired(), wtv.Length(min=8)]),
-        "conf_password": PasswordField(_l("Confirm password"),
+        "password": PasswordField(_l("Password"), validators=[wtv.DataRequired(), wtv.Length(min=8)],
+                                  widget=BS3PasswordFieldWidget()),
+        "conf_password": PasswordField(_l("Confirm password"), widget=BS3PasswordFieldWidget(),
                                        validators=[wtv.EqualTo("password", message=_l("Passwords must match"))]),
     }
     add_form_query_rel_fields = edit_form_query_rel_fields = {

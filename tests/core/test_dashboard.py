@@ -5,6 +5,7 @@ import re
 import pytest
 
 from core.extensions import db
+from core.jobs import JobOutbox
 from core.plugins import set_activation
 from tests.plugins.sample import SampleNote
 
@@ -15,7 +16,8 @@ def notes_in_a_and_b(app):
         ids = app.config["TEST_IDS"]
         set_activation("sample", enabled=True, franchise_id=ids["A"])
         db.session.add_all([SampleNote(title=f"a{i}", franchise_id=ids["A"]) for i in range(3)]
-                           + [SampleNote(title=f"b{i}", franchise_id=ids["B"]) for i in range(5)])
+                           + [SampleNote(title=f"b{i}", franchise_id=ids["B"]) for i in range(5)]
+                           + [JobOutbox(func="x:y", status="finished", franchise_id=ids["A"])])
         db.session.commit()
 
 
@@ -42,6 +44,11 @@ def test_widgets_of_an_inactive_plugin_are_absent(client_for):
     page = client_for("bob").get("/").get_data(as_text=True)
     assert widget_value(page, "core.franchises") == "1"
     assert 'data-widget="sample.notes"' not in page
+
+
+def test_job_chart_is_replaced_by_a_zero_when_there_are_no_jobs(client_for):
+    page = client_for("bob").get("/").get_data(as_text=True)  # B has no jobs
+    assert widget_value(page, "core.jobs") == "0" and 'class="crm-chart"' not in page
 
 
 def test_user_without_assignment_is_told_so(client_for):

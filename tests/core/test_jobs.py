@@ -145,6 +145,7 @@ def test_a_failing_job_is_retried_then_shown_failed_with_its_error(queue_app, cl
     # the row is kept (not lost) and tells what happened: 1 try + 2 retries
     assert row.status == "failed" and row.attempts == 3
     assert "RuntimeError: sample job exploded" in row.last_error
+    client_for_queue.get("/lang/en")
     page = client_for_queue.get(f"/jobrunview/show/{job_id}").get_data(as_text=True)
     assert "sample job exploded" in page and "failed" in page
 

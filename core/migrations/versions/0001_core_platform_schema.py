@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-25 01:13:40.435384
+Create Date: 2026-11-25 01:40:33.489054
 
 """
 from alembic import op
@@ -221,6 +221,7 @@ def upgrade():
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('region_id', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('custom', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['region_id'], ['crm_region.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code')
@@ -273,8 +274,8 @@ def upgrade():
     op.create_table('crm_form_layout',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('entity', sa.String(length=64), nullable=False),
-    sa.Column('fieldsets', sa.Text(), nullable=False),
-    sa.Column('hidden', sa.Text(), nullable=False),
+    sa.Column('fieldsets', sa.Text(), nullable=True),
+    sa.Column('hidden', sa.Text(), nullable=True),
     sa.Column('franchise_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['franchise_id'], ['crm_franchise.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
