@@ -113,5 +113,7 @@ CRM_JOB_RETRY_INTERVALS = [int(s) for s in _env("CRM_JOB_RETRY_INTERVALS", "10,6
 CRM_JOB_TIMEOUT = int(_env("CRM_JOB_TIMEOUT", "1800"))
 # How often `crm cron` relays the outbox and looks for due schedules, seconds. CRM_CRON_TICK.
 CRM_CRON_TICK = float(_env("CRM_CRON_TICK", "5"))
+# Days finished jobs stay in the job list before `crm cron` removes them (failed ones stay). CRM_JOB_KEEP_DAYS.
+CRM_JOB_KEEP_DAYS = float(_env("CRM_JOB_KEEP_DAYS", "14"))
 # Prefix of RQ queue names, so several installations can share one Redis. CRM_QUEUE_PREFIX.
 CRM_QUEUE_PREFIX = _env("CRM_QUEUE_PREFIX", "crm")

@@ -152,11 +152,15 @@ def cron(once):
 
     app = _app()
     tick = app.config["CRM_CRON_TICK"]
+    last_prune = 0.0
     while True:
         with app.app_context():
             try:
                 relayed = jobs.relay_pending()
                 enqueued = jobs.run_due()
+                if time.monotonic() - last_prune > 3600:
+                    jobs.prune_finished()
+                    last_prune = time.monotonic()
                 if once or relayed or enqueued:
                     click.echo(f"relayed {relayed} job(s), enqueued {enqueued} periodic job(s)")
             except Exception:

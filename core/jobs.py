@@ -251,6 +251,19 @@ def relay_pending(limit: int = 1000) -> int:
     return len(ids)
 
 
+def prune_finished(keep_days: float | None = None) -> int:
+    """Delete finished jobs older than CRM_JOB_KEEP_DAYS; failed ones stay until someone looks at them."""
+    from sqlalchemy import delete
+
+    keep_days = current_app.config["CRM_JOB_KEEP_DAYS"] if keep_days is None else keep_days
+    cutoff = utcnow() - timedelta(days=keep_days)
+    removed = db.session.execute(
+        delete(JobOutbox).where(JobOutbox.status == "finished", JobOutbox.finished_at < cutoff)
+    ).rowcount
+    db.session.commit()
+    return removed
+
+
 # --- running a job ----------------------------------------------------------------------------------
 
 _worker_app = None

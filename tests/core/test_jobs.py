@@ -192,3 +192,18 @@ def test_schedule_screen_shows_periodic_jobs_and_pauses_them(app, client_for):
         db.session.get(JobSchedule, schedule_id).next_run_at = jobs.utcnow()
         db.session.commit()
         assert jobs.run_due() == 0  # paused: nothing enqueued
+
+
+def test_old_finished_jobs_are_pruned_and_failed_ones_kept(app):
+    from datetime import timedelta
+
+    with app.app_context():
+        old = jobs.utcnow() - timedelta(days=30)
+        done = jobs.JobOutbox(func="x:y", status="finished", finished_at=old)
+        broken = jobs.JobOutbox(func="x:y", status="failed", finished_at=old, last_error="boom")
+        fresh = jobs.JobOutbox(func="x:y", status="finished", finished_at=jobs.utcnow())
+        db.session.add_all([done, broken, fresh])
+        db.session.commit()
+        ids = done.id, broken.id, fresh.id
+        assert jobs.prune_finished(keep_days=14) >= 1
+        assert [db.session.get(jobs.JobOutbox, i) is not None for i in ids] == [False, True, True]
