@@ -22,7 +22,9 @@ def _app():
 @click.group()
 def main():
     """courier-crm: admin platform for express-delivery franchise networks."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # FAB's own security API warns at every start about filters it cannot build on its own models
+    logging.getLogger("flask_appbuilder.models.filters").setLevel(logging.ERROR)
 
 
 # --- init ----------------------------------------------------------------------------------------------
@@ -108,8 +110,8 @@ def demo(port, no_serve):
     with app.app_context():
         users = seed_demo(app)
     click.echo("demo logins (password for all: %s):" % DEMO_PASSWORD)
-    for username, role in users:
-        click.echo(f"  {username:<14} {role}")
+    for username, role, where in users:
+        click.echo(f"  {username:<14} {role:<16} {where}")
     if no_serve:
         return
     app.config["SESSION_COOKIE_SECURE"] = False  # plain HTTP on loopback

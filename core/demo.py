@@ -32,7 +32,8 @@ USERS = [
 ]
 
 
-def seed_demo(app) -> list[tuple[str, str]]:
+def seed_demo(app) -> list[tuple[str, str, str]]:
+    """Create what is missing; returns (username, role, where) for every demo login."""
     regions, franchises = {}, {}
     for (region_code, region_name), members in NETWORK.items():
         region = db.session.scalar(select(Region).where(Region.code == region_code))
@@ -57,7 +58,8 @@ def seed_demo(app) -> list[tuple[str, str]]:
             user = sm.add_user(username, username, "demo", f"{username}@demo.invalid", role, DEMO_PASSWORD)
             user.franchises = [franchises[c] for c in franchise_codes]
             user.managed_regions = [regions[c] for c in region_codes]
-        created.append((username, role_name))
+        where = ", ".join([f"region {c}" for c in region_codes] + franchise_codes) or "all franchises"
+        created.append((username, role_name, where))
     registry = app.extensions["crm_plugins"]
     for name in registry.plugins:
         if not any(r.plugin == name for r in _activation_rows()):
