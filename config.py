@@ -67,6 +67,9 @@ WTF_CSRF_ENABLED = True
 WTF_CSRF_TIME_LIMIT = None
 # Hosts the login redirect may go to (CVE-2025-32962). CRM_SAFE_REDIRECT_HOSTS, comma separated.
 FAB_SAFE_REDIRECT_HOSTS = [h for h in _env("CRM_SAFE_REDIRECT_HOSTS", "").split(",") if h]
+# Number of reverse proxies / load balancers in front of the app whose X-Forwarded-* headers to trust
+# (0 = none). Without it, every client behind a balancer shares one login rate-limit bucket. CRM_PROXY_COUNT.
+CRM_PROXY_COUNT = int(_env("CRM_PROXY_COUNT", "0"))
 # JWT lifetime of the REST login, seconds. CRM_JWT_EXPIRES.
 JWT_ACCESS_TOKEN_EXPIRES = int(_env("CRM_JWT_EXPIRES", "3600"))
 

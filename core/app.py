@@ -36,6 +36,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     _ensure_keys(app)
 
     fab_speedups.install()
+    if app.config.get("CRM_PROXY_COUNT"):
+        # behind a load balancer: the client address (login rate limit, logs) comes from X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["CRM_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     CSRFProtect(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -67,8 +73,10 @@ def _register_error_pages(app: Flask) -> None:
     from werkzeug.exceptions import HTTPException, InternalServerError
 
     def handle(error):
-        if not isinstance(error, HTTPException):
-            log.exception("unhandled error on %s", request.path)
+        original = getattr(error, "original_exception", None) or (
+            None if isinstance(error, HTTPException) else error)
+        if original is not None:
+            log.error("unhandled error on %s", request.path, exc_info=original)
             error = InternalServerError()
         if request.path.startswith("/api/"):
             return jsonify(message=error.description or error.name), error.code

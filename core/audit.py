@@ -173,6 +173,24 @@ def _write_entries(session, flush_context):
         ))
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _guard_bulk_statements(state):
+    """Bulk UPDATE/DELETE skip the flush events: refuse them on the log, record them on audited models."""
+    if not (state.is_update or state.is_delete) or state.execution_options.get("crm_audit") is False:
+        return
+    for mapper in state.all_mappers:
+        model = mapper.class_
+        if model is AuditLog:
+            raise AuditLogIsAppendOnly("the audit log cannot be changed or deleted")
+        if getattr(model, "__audited__", False):
+            kind = "config." if getattr(model, "__audit_kind__", None) == "config" else ""
+            state.session.add(audit_entry(
+                action=f"{kind}bulk_{'update' if state.is_update else 'delete'}",
+                model=model.__name__,
+                changes={"statement": [None, str(state.statement)]},
+            ))
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_entries(session):
     session.info.pop("crm_audit_pending", None)

@@ -81,8 +81,8 @@ class JobSchedule(Model):
     next_run_at = Column(DateTime)
     last_run_at = Column(DateTime)
     last_duration = Column(Float)
+    # errors stay on the job runs, which are scoped per franchise; a schedule is shared by all of them
     failures = Column(Integer, nullable=False, default=0)
-    last_error = Column(Text)
 
     def __repr__(self):
         return self.name
@@ -153,9 +153,11 @@ def _collect_new_jobs(session, flush_context):
         session.info.setdefault("crm_new_jobs", []).extend(new_ids)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_jobs(session):
-    session.info.pop("crm_new_jobs", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_jobs(session, previous_transaction):
+    # a rolled-back savepoint keeps the outer transaction's jobs; ids of its own rows are skipped at relay
+    if not previous_transaction.nested:
+        session.info.pop("crm_new_jobs", None)
 
 
 @event.listens_for(Session, "after_commit")
@@ -174,6 +176,8 @@ def _relay_after_commit(session):
 
 def run_inline(ids) -> None:
     """Embedded mode: run jobs in this process. A failure is recorded on the job, never raised to the caller."""
+    ids = db.session.scalars(select(JobOutbox.id).where(
+        JobOutbox.id.in_(ids), JobOutbox.status.in_(("pending", "retrying"))).order_by(JobOutbox.id)).all()
     for job_id in ids:
         try:
             execute(job_id)
@@ -300,15 +304,20 @@ def execute(job_id: int):
 
 
 def _execute(app, job_id: int):
-    row = db.session.get(JobOutbox, job_id)
-    if row is None:
-        log.error("job %s not found in the outbox", job_id)
-        return None
-    if row.status == "finished":
-        return None  # delivered twice: at-least-once delivery, the work is already done
-    row.status, row.started_at = "running", utcnow()
-    row.attempts += 1
+    # claim the row: a job relayed twice (cron and after-commit, two crons) runs once
+    stale = utcnow() - timedelta(seconds=2 * app.config["CRM_JOB_TIMEOUT"])
+    claimed = db.session.execute(
+        update(JobOutbox)
+        .where(JobOutbox.id == job_id,
+               JobOutbox.status.in_(("pending", "relayed", "retrying"))
+               | ((JobOutbox.status == "running") & (JobOutbox.started_at < stale)))
+        .values(status="running", started_at=utcnow(), attempts=JobOutbox.attempts + 1)
+    ).rowcount
     db.session.commit()
+    if not claimed:
+        log.info("job %s is finished, running elsewhere or gone: not run again", job_id)
+        return None
+    row = db.session.get(JobOutbox, job_id)
     scope = EVERYTHING if row.franchise_id is None else Scope(False, frozenset({row.franchise_id}))
     started = time.perf_counter()
     try:
@@ -341,9 +350,6 @@ def _finish(row: JobOutbox, started: float, failed: bool):
         schedule.last_duration = row.duration
         if failed:
             schedule.failures = (schedule.failures or 0) + 1
-            schedule.last_error = row.last_error
-        else:
-            schedule.last_error = None
 
 
 # --- periodic jobs -------------------------------------------------------------------------------------
@@ -397,6 +403,7 @@ def run_due(now: datetime | None = None) -> int:
             update(JobSchedule)
             .where(JobSchedule.id == schedule.id, JobSchedule.next_run_at == schedule.next_run_at)
             .values(next_run_at=job.next_after(now), last_run_at=now)
+            .execution_options(crm_audit=False)  # the scheduler's bookkeeping, not a change anybody made
         ).rowcount
         if not claimed:
             continue  # another `crm cron` took this run

@@ -70,7 +70,11 @@ class Franchise(CustomFieldsMixin, Model):
 
 
 class ScopeError(UserInputError):
-    """A write would put a row into a franchise outside the writer's scope."""
+    """A write would put a row into a franchise outside the writer's scope (or point at such a row)."""
+
+    def __init__(self, message, field: str = "franchise"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,20 @@ def check_write_scope(item) -> None:
         if not may_write(model, stored):
             raise ScopeError(_l("Franchise: you cannot change rows of this franchise."))
     setattr(item, attr, value)
+    _check_references(item, column)
+
+
+def _check_references(item, own_column) -> None:
+    """A row may point only at rows its writer can see: an API body can name any id, a form cannot."""
+    for rel in db.inspect(type(item)).relationships:
+        if rel.direction.name != "MANYTOONE" or any(c.key == own_column.key for c in rel.local_columns):
+            continue
+        target = getattr(item, rel.key, None)
+        column = franchise_column(type(target)) if target is not None else None
+        if column is None:
+            continue
+        if not model_scope(type(target)).allows(getattr(target, column.key)):
+            raise ScopeError(_l("%(field)s: no such record.", field=rel.key), field=rel.key)
 
 
 def _assigned_franchise(item, column):

@@ -34,7 +34,7 @@ from wtforms import validators as wtv
 
 from core.extensions import db
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, CustomFieldsMixin
-from core.tenancy import Scope, current_scope
+from core.tenancy import Scope, current_scope, franchise_column
 
 PHONE_PATTERN = r"^(\+?86[- ]?)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -158,9 +158,14 @@ class CustomValueField:
 
 
 def form_field(definition, for_search: bool = False):
-    """An unbound WTForms field for one definition (for the search form: never required)."""
+    """An unbound WTForms field for one definition (for the search form: never required).
+
+    A field of one franchise is required only for rows of that franchise, which the form cannot know before
+    the row's franchise is chosen: `check_record_values` enforces it when the row is saved.
+    """
     loc = locale()
-    required = definition.required and definition.field_type != "yes_no" and not for_search
+    required = (definition.required and definition.franchise_id is None and definition.field_type != "yes_no"
+                and not for_search)
     checks = [wtv.InputRequired() if required else wtv.Optional()]
     kind = definition.field_type
     kwargs = {"label": definition.label(loc), "description": definition.help or "", "validators": checks}
@@ -261,7 +266,8 @@ def check_record_values(model, item) -> dict:
     Keys that belong to no active definition of the item's franchise are refused, and required fields of
     that franchise must have a value.
     """
-    franchise_id = getattr(item, "franchise_id", None)
+    column = franchise_column(model)
+    franchise_id = getattr(item, column.key, None) if column is not None else None
     definitions = definitions_for(model, franchise_id=franchise_id) if franchise_id else definitions_for(model)
     known = {d.key: d for d in definitions}
     errors = {}

@@ -117,9 +117,24 @@ def _with_custom(view, base, form=False):
     if form:
         layout = view.form_layout()
         if layout is not None:
-            hidden = layout.hidden_fields()
+            # a layout never hides what the form needs: hiding it would make every save fail
+            hidden = layout.hidden_fields() - _required_columns(view)
             columns = [c for c in columns if c not in hidden]
     return columns
+
+
+def _required_columns(view) -> set[str]:
+    required = {d.column for d in view.custom_definitions() if d.required}
+    datamodel = view.datamodel
+    for column in datamodel.get_columns_list():
+        if column in ("id", "custom") or datamodel.is_pk(column):
+            continue
+        try:
+            if not datamodel.is_nullable(column) and datamodel.get_col_default(column) is None:
+                required.add(column)
+        except (KeyError, AttributeError):  # relations and properties FAB cannot judge
+            continue
+    return required
 
 
 def _fieldsets(view, base, form: str):
@@ -261,6 +276,15 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
                     field.kwargs["validators"] = [c for c in checks if not isinstance(
                         c, (wtv.InputRequired, wtv.DataRequired))]
 
+    def _add(self):
+        # no flush while the form fills the row: checks in pre_add/pre_update read the change history
+        with self.datamodel.session.no_autoflush:
+            return super()._add()
+
+    def _edit(self, pk):
+        with self.datamodel.session.no_autoflush:
+            return super()._edit(pk)
+
     def _get_list_widget(self, *args, page_size=None, **kwargs):
         limit = current_app.config.get("CRM_LIST_MAX_PAGE_SIZE", 100)
         page_size = min(page_size or self.page_size, limit)
@@ -391,7 +415,7 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         try:
             check_write_scope(item)
         except ScopeError as exc:
-            return {"franchise": [str(exc)]}
+            return {exc.field: [str(exc)]}
         if isinstance(item, CustomFieldsMixin):
             errors = check_record_values(type(item), item)
             if errors:

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_appbuilder.fieldwidgets import Select2Widget
 from wtforms import SelectField
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from core.audit import AuditLog, describe_action, describe_changes
 from core.extensions import db
@@ -15,7 +15,8 @@ from core.jobs import JOB_STATUSES, JobOutbox, JobSchedule
 from core.lowcode.fields import custom_field_targets, invalidate_cache, validate_definition
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, FormLayout
 from core.errors import UserInputError
-from core.tenancy import ScopedInterface
+from core.plugins import registry
+from core.tenancy import ScopedInterface, current_scope
 from core.views.base import ScopedModelRestApi, ScopedModelView
 
 
@@ -157,16 +158,30 @@ class AuditLogView(ScopedModelView):
                      "reason": _l("Reason"), "user_id": _l("User id")}
 
 
+class ScheduleInterface(ScopedInterface):
+    """Schedules belong to no franchise: a franchise admin sees those of plugins active in its franchises."""
+
+    def criterion(self):
+        if self.obj is not JobSchedule:
+            return super().criterion()
+        scope = current_scope()
+        if scope.all:
+            return None
+        plugins = registry()
+        visible = [name for name in plugins.plugins if plugins.scope_where_active(name, scope).franchise_ids]
+        return JobSchedule.plugin.in_(visible) if visible else false()
+
+
 class JobScheduleView(ScopedModelView):
-    datamodel = ScopedInterface(JobSchedule)
+    datamodel = ScheduleInterface(JobSchedule)
     entity_label, entity_label_plural = _l("Schedule"), _l("Schedules")
     base_permissions = ["can_list", "can_show", "pause", "resume"]
     list_columns = ["name", "plugin", "cron", "interval", "paused", "next_run_at", "last_run_at", "last_duration",
                     "failures"]
-    show_columns = list_columns + ["last_error"]
+    show_columns = list_columns
     label_columns = {"name": _l("Job"), "plugin": _l("Plugin"), "cron": _l("Cron"), "interval": _l("Every (s)"),
                      "paused": _l("Paused"), "next_run_at": _l("Next run"), "last_run_at": _l("Last run"),
-                     "last_duration": _l("Duration (s)"), "failures": _l("Failures"), "last_error": _l("Last error")}
+                     "last_duration": _l("Duration (s)"), "failures": _l("Failures")}
 
     def _set_paused(self, items, paused):
         items = items if isinstance(items, list) else [items]

@@ -13,8 +13,7 @@ from core.views.base import ScopedModelRestApi, ScopedModelView
 class RegionView(ScopedModelView):
     datamodel = ScopedInterface(Region)
     entity_label, entity_label_plural = _l("Region"), _l("Regions")
-    list_columns = ["code", "name", "active"]
-    show_columns = ["code", "name", "active", "managers"]
+    list_columns = show_columns = ["code", "name", "active"]
     add_columns = edit_columns = ["code", "name", "active", "managers"]
     search_columns = ["code", "name", "active"]
     label_columns = {"code": _l("Code"), "name": _l("Name"), "active": _l("Active"), "managers": _l("Region managers")}

@@ -41,6 +41,16 @@ def assignable_role_names():
     return [n for n in names if n not in hq_roles]
 
 
+def franchises_in_scope(franchises) -> str:
+    """A user's franchises as the viewer may see them: their own by name, the others counted."""
+    scope = current_scope()
+    visible = [str(f) for f in franchises or [] if scope.allows(f.id)]
+    hidden = len(franchises or []) - len(visible)
+    if hidden:
+        visible.append(str(_l("+%(n)s other", n=hidden)))
+    return ", ".join(visible)
+
+
 class FranchiseUserView(ScopedModelView):
     datamodel = FranchiseUserInterface(User)
     entity_label, entity_label_plural = _l("User"), _l("Franchise users")
@@ -62,6 +72,7 @@ class FranchiseUserView(ScopedModelView):
         "conf_password": PasswordField(_l("Confirm password"), widget=BS3PasswordFieldWidget(),
                                        validators=[wtv.EqualTo("password", message=_l("Passwords must match"))]),
     }
+    formatters_columns = {"franchises": franchises_in_scope}
     add_form_query_rel_fields = edit_form_query_rel_fields = {
         "roles": [["name", FilterInFunction, assignable_role_names]],
     }
@@ -74,13 +85,14 @@ class FranchiseUserView(ScopedModelView):
             return
         if is_hq(user):
             raise UserInputError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
-        if not user.franchises:
+        if not any(scope.allows(f.id) for f in user.franchises):
             raise UserInputError(_l("Franchises: assign at least one of your franchises."))
-        if any(not scope.allows(f.id) for f in user.franchises if f.id not in self._kept_ids(user)):
+        if any(not scope.allows(f.id) for f in user.franchises if f not in self._kept(user)):
             raise UserInputError(_l("Franchises: you can only assign your own franchises."))
 
-    def _kept_ids(self, user):
-        return {f.id for f in getattr(user, "_kept_franchises", [])}
+    @staticmethod
+    def _kept(user):
+        return getattr(user, "_kept_franchises", [])
 
     def pre_add(self, user):
         self._check(user)
@@ -89,14 +101,20 @@ class FranchiseUserView(ScopedModelView):
     def pre_update(self, user):
         scope = current_scope()
         if not scope.all:
+            state = db.inspect(user)
             # the form offers only the admin's franchises: keep the user's other assignments
-            history = db.inspect(user).attrs.franchises.history
-            kept = [f for f in (history.deleted or []) if not scope.allows(f.id)]
+            kept = [f for f in (state.attrs.franchises.history.deleted or []) if not scope.allows(f.id)]
+            kept += [f for f in (state.attrs.franchises.history.unchanged or []) if not scope.allows(f.id)]
             user._kept_franchises = kept
             for franchise in kept:
                 if franchise not in user.franchises:
                     user.franchises.append(franchise)
-            if any(r.name in set(current_app.config.get("CRM_HQ_ROLES", [])) for r in
-                   (db.inspect(user).attrs.roles.history.deleted or [])):
+            # someone who also works elsewhere keeps the powers other franchises gave them
+            if kept and (state.attrs.roles.history.has_changes() or state.attrs.active.history.has_changes()):
+                raise UserInputError(_l("Roles: this user also works in other franchises; only HQ can change "
+                                        "their roles or switch them off."))
+            if any(r.name in set(current_app.config.get("CRM_HQ_ROLES", []))
+                   for r in (state.attrs.roles.history.deleted or [])):
                 raise UserInputError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
         self._check(user)
+

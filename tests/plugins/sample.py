@@ -28,6 +28,9 @@ class SampleNote(CustomFieldsMixin, Model):
     franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False, index=True)
     franchise = relationship(Franchise)
     title = Column(String(200), nullable=False)
+    # a reference to another scoped row: writes must not point across franchises
+    parent_id = Column(Integer, ForeignKey("test_sample_note.id"), nullable=True)
+    parent = relationship("SampleNote", remote_side=[id])
 
     def __repr__(self):
         return self.title
@@ -60,8 +63,8 @@ class SampleNoteApi(ScopedModelRestApi):
     datamodel = ScopedInterface(SampleNote)
     list_columns = ["id", "title", "franchise.id", "custom"]
     show_columns = ["id", "title", "franchise.id", "custom"]
-    add_columns = ["title", "franchise", "custom"]
-    edit_columns = ["title", "franchise", "custom"]
+    add_columns = ["title", "franchise", "parent", "custom"]
+    edit_columns = ["title", "franchise", "parent", "custom"]
     search_columns = ["title", "franchise"]
     order_columns = ["id", "title"]
 
