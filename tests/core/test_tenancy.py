@@ -144,6 +144,7 @@ def test_api_related_dropdown_is_scoped(app, api_headers):
     assert info.status_code == 200
     franchise = next(c for c in info.json["add_columns"] if c["name"] == "franchise")
     assert [v["value"] for v in franchise["values"]] == ["Franchise A (A)"]
+    assert "Project-Id-Version" not in info.get_data(as_text=True)
 
 
 def test_api_user_without_assignment_gets_nothing(app, api_headers):
