@@ -60,9 +60,13 @@ def describe_action(action: str) -> str:
 def describe_changes(changes) -> str:
     """`field: before → after` per changed field, for people rather than machines."""
     def show(value):
-        if value in (None, "", []):
+        if value in (None, "", [], {}):
             return "∅"
-        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if isinstance(value, bool):
+            return str(_l("Yes") if value else _l("No"))
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={show(v)}" for k, v in value.items())
+        return ", ".join(map(show, value)) if isinstance(value, list) else str(value)
 
     return "; ".join(f"{field}: {show(before)} → {show(after)}" for field, (before, after) in (changes or {}).items())
 
@@ -114,7 +118,7 @@ def _changes(obj, action: str) -> dict:
             continue  # relationships of new or deleted rows show up as their foreign keys
         if _is_secret(key):
             before, after = ("***" if before else before), ("***" if after else after)
-        if before in ([], None) and after in ([], None):
+        if before in ([], None, "", {}) and after in ([], None, "", {}):
             continue
         changes[key] = [_plain(before), _plain(after)]
     return changes

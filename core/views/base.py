@@ -214,6 +214,10 @@ def timestamp(value):
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
+def blank_if_none(value):
+    return "" if value is None else value
+
+
 class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
     """A ModelView on a ScopedInterface with custom fields, layouts, scoped actions and CSV export.
 
@@ -255,6 +259,8 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
                 formatters[column] = joined
             elif datamodel.is_datetime(column):
                 formatters[column] = timestamp
+            else:
+                formatters[column] = blank_if_none  # FAB would print "None"
         return formatters
 
     def _init_titles(self):

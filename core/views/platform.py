@@ -27,6 +27,11 @@ def _entity_choices():
                   key=lambda choice: choice[1])
 
 
+def target_label(entity: str) -> str:
+    model = custom_field_targets().get(entity)
+    return str(getattr(model, "__crm_label__", entity)) if model is not None else entity
+
+
 def _type_choices():
     return [(key, str(label)) for key, label in FIELD_TYPES.items()]
 
@@ -50,6 +55,7 @@ class CustomFieldView(ScopedModelView):
         "key": _l("Lower-case letters, digits and _; cannot change later."),
     }
     entity_label, entity_label_plural = _l("Custom field"), _l("Custom fields")
+    formatters_columns = {"entity": target_label, "field_type": lambda kind: str(FIELD_TYPES.get(kind, kind))}
     add_form_extra_fields = {
         "entity": SelectField(_l("Entity"), choices=_entity_choices, widget=Select2Widget()),
         "field_type": SelectField(_l("Type"), choices=_type_choices, widget=Select2Widget()),
@@ -80,6 +86,7 @@ class CustomFieldView(ScopedModelView):
 class FormLayoutView(ScopedModelView):
     datamodel = ScopedInterface(FormLayout)
     entity_label, entity_label_plural = _l("Form layout"), _l("Form layouts")
+    formatters_columns = {"entity": target_label}
     list_columns = ["entity", "franchise"]
     add_columns = ["entity", "fieldsets", "hidden", "franchise"]
     edit_columns = ["fieldsets", "hidden"]

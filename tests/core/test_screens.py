@@ -63,3 +63,11 @@ def test_franchises_take_custom_fields(app, client_for, ids):
                                                       "cf_manager_phone": "13800138000"})
     with app.app_context():
         assert db.session.get(Franchise, ids["A"]).custom["manager_phone"] == "13800138000"
+
+
+def test_lists_show_names_not_codes_or_none(app, client_for):
+    hq = client_for("hq")
+    fields = hq.get("/customfieldview/list/").get_data(as_text=True)
+    assert "crm_franchise" not in fields and "加盟商" in fields and ">None<" not in fields.replace(" ", "")
+    audit = hq.get("/auditlogview/list/?psize_AuditLogView=100").get_data(as_text=True)
+    assert "None" not in audit.split("<tbody>")[-1]
