@@ -23,7 +23,7 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-# Where the SQLite file, uploads and generated keys of the embedded default live. CRM_INSTANCE_PATH.
+# Where the SQLite file and generated keys of the embedded default live. CRM_INSTANCE_PATH.
 INSTANCE_PATH = str(Path(_env("CRM_INSTANCE_PATH", Path.cwd() / "instance")).resolve())
 
 # Database URL (SQLAlchemy). PostgreSQL in production: postgresql+psycopg://user@host/db. CRM_DATABASE_URL.
@@ -108,7 +108,8 @@ CRM_PLUGIN_ACTIVATION_TTL = float(_env("CRM_PLUGIN_ACTIVATION_TTL", "5"))
 CRM_DISABLED_PLUGINS = [p for p in _env("CRM_DISABLED_PLUGINS", "").split(",") if p]
 
 # --- Jobs --------------------------------------------------------------------------------------------
-# RQ: how often a failed job is retried, and the waits between tries (seconds). CRM_JOB_RETRIES.
+# How often a failed job is retried, and (with Redis) the waits between tries in seconds; in-process jobs
+# are retried by the next `crm cron` tick. CRM_JOB_RETRIES.
 CRM_JOB_RETRIES = int(_env("CRM_JOB_RETRIES", "3"))
 # CRM_JOB_RETRY_INTERVALS, comma separated seconds.
 CRM_JOB_RETRY_INTERVALS = [int(s) for s in _env("CRM_JOB_RETRY_INTERVALS", "10,60,300").split(",")]

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from flask import Blueprint, Flask, abort, g, jsonify, request
+from flask import Blueprint, Flask, abort, jsonify, request
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
@@ -87,9 +87,7 @@ def _register_error_pages(app: Flask) -> None:
             return f"{error.code} {error.name}", error.code
         return page, error.code
 
-    for code in (400, 403, 404, 405, 429, 500):
-        app.register_error_handler(code, handle)
-    app.register_error_handler(Exception, handle)
+    app.register_error_handler(Exception, handle)  # HTTP errors included
     # browsers ask for it on every first visit; the shell has no icon
     app.add_url_rule("/favicon.ico", "favicon", lambda: ("", 204))
 

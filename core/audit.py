@@ -17,27 +17,24 @@ from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, event, ins
 from sqlalchemy.orm import Session, foreign, relationship
 from sqlalchemy.orm.base import NO_VALUE
 
+from core.clock import utcnow
 from core.tenancy import Franchise, current_user_obj, franchise_column
 
 SECRET_FIELDS = {"password", "secret", "token"}
 
 
-def _utcnow():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 class AuditLog(Model):
     __tablename__ = "crm_audit_log"
     id = Column(Integer, primary_key=True)
-    at = Column(DateTime, nullable=False, default=_utcnow, index=True)
+    at = Column(DateTime, nullable=False, default=utcnow, index=True)
     user_id = Column(Integer, nullable=True)
     username = Column(String(128))
     franchise_id = Column(Integer, nullable=True, index=True)
-    action = Column(String(16), nullable=False)  # create, update, delete, config, unmask, ...
+    action = Column(String(24), nullable=False)  # create, update, delete, bulk_update, config.create, ...
     model = Column(String(64), nullable=False, index=True)
     record_id = Column(String(64))
     changes = Column(JSON)
-    reason = Column(Text)
+    reason = Column(Text)  # why, where the actor must say (e.g. unmasking personal data)
     # no foreign key: entries outlive the franchise they mention
     franchise = relationship(Franchise, primaryjoin=lambda: foreign(AuditLog.franchise_id) == Franchise.id,
                              viewonly=True)

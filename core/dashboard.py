@@ -26,20 +26,14 @@ class Widget:
 
 
 def _franchise_count(scope: Scope) -> dict:
-    condition = scope.criterion(Franchise.id)
     query = select(func.count()).select_from(Franchise).where(Franchise.active.is_(True))
-    if condition is not None:
-        query = query.where(condition)
-    return {"kind": "figure", "value": db.session.scalar(query), "unit": ""}
+    return {"kind": "figure", "value": db.session.scalar(scope.restrict(query, Franchise.id)), "unit": ""}
 
 
 def _jobs_by_status(scope: Scope) -> dict:
     from core.jobs import JOB_STATUSES, JobOutbox
 
-    query = select(JobOutbox.status, func.count()).group_by(JobOutbox.status)
-    condition = scope.criterion(JobOutbox.franchise_id)
-    if condition is not None:
-        query = query.where(condition)
+    query = scope.restrict(select(JobOutbox.status, func.count()).group_by(JobOutbox.status), JobOutbox.franchise_id)
     counts = dict(db.session.execute(query).all())
     if not counts:
         return {"kind": "figure", "value": 0, "unit": str(_l("jobs so far"))}

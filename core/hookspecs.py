@@ -96,7 +96,3 @@ def crm_domain_event(event, franchise_id, payload):
     it commits. May be delivered more than once: handlers must be idempotent.
     """
 
-
-@hookspec
-def crm_plugin_activation_changed(plugin, franchise_ids, active):
-    """A plugin became active or inactive for these franchises (called after commit)."""

@@ -14,16 +14,17 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from croniter import croniter
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_appbuilder import Model
-from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Text, event, select, update
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Text, delete, event, select, update
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.extensions import db
 from core.tenancy import EVERYTHING, Scope, scope_as
 
@@ -34,10 +35,6 @@ JOB_STATUSES = {
     "pending": _l("pending"), "relayed": _l("queued"), "running": _l("running"), "finished": _l("finished"),
     "retrying": _l("retrying"), "failed": _l("failed"),
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class JobOutbox(Model):
@@ -185,11 +182,10 @@ def run_inline(ids) -> None:
             pass
 
 
-def redis_connection(app=None):
+def redis_connection():
     from redis import Redis
 
-    app = app or current_app
-    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
+    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
 
 
 def rq_queue(name: str, connection=None):
@@ -213,7 +209,9 @@ def relay(ids) -> int:
         connection = redis_connection()
         queues = {}
         for row in rows:
-            queue = queues.setdefault(row.queue, rq_queue(row.queue, connection))
+            if row.queue not in queues:
+                queues[row.queue] = rq_queue(row.queue, connection)
+            queue = queues[row.queue]
             queue.enqueue(
                 execute,
                 row.id,
@@ -257,8 +255,6 @@ def relay_pending(limit: int = 1000) -> int:
 
 def prune_finished(keep_days: float | None = None) -> int:
     """Delete finished jobs older than CRM_JOB_KEEP_DAYS; failed ones stay until someone looks at them."""
-    from sqlalchemy import delete
-
     keep_days = current_app.config["CRM_JOB_KEEP_DAYS"] if keep_days is None else keep_days
     cutoff = utcnow() - timedelta(days=keep_days)
     removed = db.session.execute(
@@ -355,10 +351,9 @@ def _finish(row: JobOutbox, started: float, failed: bool):
 # --- periodic jobs -------------------------------------------------------------------------------------
 
 
-def declared_jobs(app=None) -> dict[str, tuple[str, PeriodicJob]]:
+def declared_jobs() -> dict[str, tuple[str, PeriodicJob]]:
     """name -> (plugin, job) for every periodic job the installed plugins declare."""
-    app = app or current_app
-    return app.extensions["crm_periodic_jobs"]
+    return current_app.extensions["crm_periodic_jobs"]
 
 
 def collect_periodic_jobs(registry) -> dict[str, tuple[str, PeriodicJob]]:
@@ -408,8 +403,7 @@ def run_due(now: datetime | None = None) -> int:
         if not claimed:
             continue  # another `crm cron` took this run
         for franchise_id in sorted(registry().active_franchises(plugin)):
-            enqueue(job.func, franchise_id, queue=job.queue, franchise_id=franchise_id, schedule_id=schedule.id,
-                    user_id=None)
+            enqueue(job.func, franchise_id, queue=job.queue, franchise_id=franchise_id, schedule_id=schedule.id)
             enqueued += 1
     db.session.commit()
     return enqueued

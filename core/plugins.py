@@ -16,8 +16,7 @@ import importlib
 import logging
 import pkgutil
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 import pluggy
 from flask import current_app, has_app_context
@@ -26,8 +25,9 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, U
 from sqlalchemy.orm import Session
 
 from core import hookspecs
+from core.clock import utcnow
 from core.extensions import db
-from core.tenancy import Franchise, Scope
+from core.tenancy import Franchise, Scope, eq_or_null
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,8 @@ class PluginActivation(Model):
     franchise_id = Column(Integer, ForeignKey("crm_franchise.id", ondelete="CASCADE"), nullable=True)
     enabled = Column(Boolean, nullable=True)
     available = Column(Boolean, nullable=True)
-    updated_at = Column(DateTime, default=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    updated_at = Column(DateTime, default=utcnow)
     updated_by = Column(String(64))
-
-    @property
-    def level(self) -> str:
-        if self.franchise_id is not None:
-            return "franchise"
-        return "region" if self.region_id is not None else "global"
 
 
 @dataclass
@@ -66,7 +60,6 @@ class PluginInfo:
     module: object
     depends: tuple[str, ...] = ()
     source: str = "built-in"
-    models: list = field(default_factory=list)
     label: str = ""
 
 
@@ -121,10 +114,9 @@ class PluginRegistry:
         if missing:
             detail = "; ".join(f"{k} needs {', '.join(v)}" for k, v in missing.items())
             raise PluginError(f"plugins with missing dependencies: {detail}")
-        for name, info in self.plugins.items():
+        for name in self.plugins:
             for models in self.pm.subset_hook_caller("crm_models", self._others(name))():
                 for model in models or []:
-                    info.models.append(model)
                     self._model_owner[model] = name
 
     def _others(self, name):
@@ -205,9 +197,6 @@ class PluginRegistry:
     def scope_where_active(self, plugin: str, scope: Scope) -> Scope:
         return scope.intersect(self.active_franchises(plugin))
 
-    def active_plugins_for(self, franchise_id: int) -> list[str]:
-        return [name for name in self.plugins if self.is_active(name, franchise_id)]
-
     def hook_for_franchise(self, hook_name: str, franchise_id: int):
         """A caller of `hook_name` that reaches only plugins active in `franchise_id`."""
         inactive = [self.pm.get_plugin(n) for n in self.plugins if not self.is_active(n, franchise_id)]
@@ -254,8 +243,8 @@ def set_activation(plugin: str, *, enabled=UNCHANGED, available=UNCHANGED, franc
     row = db.session.scalars(
         select(PluginActivation).where(
             PluginActivation.plugin == plugin,
-            PluginActivation.franchise_id.is_(None) if franchise_id is None else PluginActivation.franchise_id == franchise_id,
-            PluginActivation.region_id.is_(None) if region_id is None else PluginActivation.region_id == region_id,
+            eq_or_null(PluginActivation.franchise_id, franchise_id),
+            eq_or_null(PluginActivation.region_id, region_id),
         )
     ).first()
     if row is None:
@@ -266,7 +255,7 @@ def set_activation(plugin: str, *, enabled=UNCHANGED, available=UNCHANGED, franc
     if available is not UNCHANGED:
         row.available = available
     row.updated_by = user
-    row.updated_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    row.updated_at = utcnow()
     return row
 
 

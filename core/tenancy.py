@@ -91,6 +91,11 @@ class Scope:
         ids = frozenset(franchise_ids)
         return Scope(False, ids if self.all else self.franchise_ids & ids)
 
+    def restrict(self, query, column):
+        """`query` limited to this scope on `column` (a franchise id column)."""
+        condition = self.criterion(column)
+        return query if condition is None else query.where(condition)
+
     def criterion(self, column):
         """A SQL condition restricting `column` (a franchise id column) to this scope."""
         if self.all:
@@ -116,9 +121,18 @@ def scope_as(scope: Scope):
         _scope_override.reset(token)
 
 
+def hq_role_names() -> set[str]:
+    return set(current_app.config.get("CRM_HQ_ROLES", ["Admin"]))
+
+
 def is_hq(user) -> bool:
-    hq_roles = set(current_app.config.get("CRM_HQ_ROLES", ["Admin"]))
+    hq_roles = hq_role_names()
     return any(role.name in hq_roles for role in getattr(user, "roles", []) or [])
+
+
+def eq_or_null(column, value):
+    """`column = value`, or `column IS NULL` for None (SQL's `= NULL` matches nothing)."""
+    return column.is_(None) if value is None else column == value
 
 
 def scope_for_user(user) -> Scope:
@@ -230,7 +244,7 @@ def check_write_scope(item) -> None:
         return
     attr = column.key
     state = db.inspect(item)
-    value = _assigned_franchise(item, column)
+    value = assigned_franchise(item, column)
     scope = model_scope(model)
     shared = getattr(model, "__shared_rows__", False)
     if value is None and not shared and not scope.all and len(scope.franchise_ids) == 1:
@@ -261,8 +275,9 @@ def _check_references(item, own_column) -> None:
             raise ScopeError(_l("%(field)s: no such record.", field=rel.key), field=rel.key)
 
 
-def _assigned_franchise(item, column):
+def assigned_franchise(item, column=None):
     """The franchise an item is being put in: a set relationship (forms and APIs set those) or the column."""
+    column = column if column is not None else franchise_column(type(item))
     for rel in db.inspect(type(item)).relationships:
         if rel.direction.name == "MANYTOONE" and any(c.key == column.key for c in rel.local_columns):
             related = getattr(item, rel.key, None)

@@ -34,7 +34,7 @@ from wtforms import validators as wtv
 
 from core.extensions import db
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, CustomFieldsMixin
-from core.tenancy import Scope, current_scope, franchise_column
+from core.tenancy import Scope, assigned_franchise, current_scope, eq_or_null, franchise_column
 
 PHONE_PATTERN = r"^(\+?86[- ]?)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -91,7 +91,7 @@ def invalidate_cache():
 # --- stored values -------------------------------------------------------------------------------------
 
 
-def to_stored(definition, value):
+def to_stored(value):
     """A Python value from a form or schema -> the JSON value kept in `custom`."""
     if value in (None, "") or value == []:
         return None
@@ -149,7 +149,7 @@ class CustomValueField:
 
     def populate_obj(self, obj, name):
         values = dict(obj.custom or {})
-        stored = to_stored(self.definition, self.data)
+        stored = to_stored(self.data)
         if stored is None:
             values.pop(self.definition.key, None)
         else:
@@ -256,18 +256,17 @@ class CustomValues(fields.Nested):
 
     def _deserialize(self, value, attr, data, partial=None, **kwargs):
         loaded = super()._deserialize(value, attr, data, partial=partial, **kwargs)
-        definitions = {d.key: d for d in self.metadata.get("definitions", [])}
-        return {k: to_stored(definitions.get(k), v) for k, v in (loaded or {}).items()}
+        return {k: to_stored(v) for k, v in (loaded or {}).items()}
 
 
-def check_record_values(model, item) -> dict:
+def check_record_values(item) -> dict:
     """Validate an item's custom values for its own franchise; returns {key: [message]} of problems.
 
     Keys that belong to no active definition of the item's franchise are refused, and required fields of
     that franchise must have a value.
     """
-    column = franchise_column(model)
-    franchise_id = getattr(item, column.key, None) if column is not None else None
+    model = type(item)
+    franchise_id = assigned_franchise(item) if franchise_column(model) is not None else None
     definitions = definitions_for(model, franchise_id=franchise_id) if franchise_id else definitions_for(model)
     known = {d.key: d for d in definitions}
     errors = {}
@@ -285,6 +284,8 @@ def validate_definition(definition) -> dict:
     """Problems with a definition an admin entered, as {field: message}."""
 
     errors = {}
+    if definition.entity not in custom_field_targets():
+        errors["entity"] = _l("Unknown entity.")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", definition.key or ""):
         errors["key"] = _l("Use lower-case letters, digits and _; start with a letter.")
     elif _same_key_exists(definition):
@@ -310,8 +311,7 @@ def _same_key_exists(definition) -> bool:
     query = select(CustomFieldDefinition.id).where(
         CustomFieldDefinition.entity == definition.entity,
         CustomFieldDefinition.key == definition.key,
-        CustomFieldDefinition.franchise_id.is_(None) if definition.franchise_id is None
-        else CustomFieldDefinition.franchise_id == definition.franchise_id,
+        eq_or_null(CustomFieldDefinition.franchise_id, assigned_franchise(definition)),
     )
     if definition.id is not None:
         query = query.where(CustomFieldDefinition.id != definition.id)
@@ -319,6 +319,5 @@ def _same_key_exists(definition) -> bool:
         return db.session.scalar(query.limit(1)) is not None
 
 
-def custom_field_targets(app=None) -> dict[str, type]:
-    app = app or current_app
-    return app.extensions["crm_custom_field_targets"]
+def custom_field_targets() -> dict[str, type]:
+    return current_app.extensions["crm_custom_field_targets"]

@@ -12,11 +12,11 @@ from sqlalchemy import false, select
 from core.audit import AuditLog, describe_action, describe_changes
 from core.extensions import db
 from core.jobs import JOB_STATUSES, JobOutbox, JobSchedule
-from core.lowcode.fields import custom_field_targets, invalidate_cache, validate_definition
+from core.lowcode.fields import custom_field_targets, definitions_for, invalidate_cache, validate_definition
 from core.lowcode.models import FIELD_TYPES, CustomFieldDefinition, FormLayout
 from core.errors import UserInputError
 from core.plugins import registry
-from core.tenancy import ScopedInterface, current_scope
+from core.tenancy import ScopedInterface, assigned_franchise, current_scope, eq_or_null
 from core.views.base import ScopedModelRestApi, ScopedModelView
 
 
@@ -61,20 +61,18 @@ class CustomFieldView(ScopedModelView):
         "field_type": SelectField(_l("Type"), choices=_type_choices, widget=Select2Widget()),
     }
 
-    def pre_add(self, item):
+    def _check(self, item):
         errors = validate_definition(item)
-        if item.entity not in custom_field_targets():
-            errors["entity"] = _l("Unknown entity.")
         if errors:
             field, message = next(iter(errors.items()))
             raise UserInputError(f"{self.label_columns.get(field, field)}: {message}")
+
+    def pre_add(self, item):
+        self._check(item)
         super().pre_add(item)
 
     def pre_update(self, item):
-        errors = validate_definition(item)
-        if errors:
-            field, message = next(iter(errors.items()))
-            raise UserInputError(f"{self.label_columns.get(field, field)}: {message}")
+        self._check(item)
         super().pre_update(item)
 
     def post_add(self, item):
@@ -100,8 +98,6 @@ class FormLayoutView(ScopedModelView):
     add_form_extra_fields = {"entity": SelectField(_l("Entity"), choices=_entity_choices, widget=Select2Widget())}
 
     def _check(self, item):
-        from core.lowcode.fields import definitions_for
-
         model = custom_field_targets().get(item.entity)
         if model is None:
             raise UserInputError(_("Entity: unknown entity."))
@@ -115,9 +111,8 @@ class FormLayoutView(ScopedModelView):
 
     def _duplicate(self, item) -> bool:
         # (entity, NULL) twice passes the unique constraint: NULLs differ in SQL
-        query = select(FormLayout.id).where(FormLayout.entity == item.entity)
-        query = query.where(FormLayout.franchise_id.is_(None) if item.franchise is None and item.franchise_id is None
-                            else FormLayout.franchise_id == (item.franchise.id if item.franchise else item.franchise_id))
+        query = select(FormLayout.id).where(FormLayout.entity == item.entity,
+                                            eq_or_null(FormLayout.franchise_id, assigned_franchise(item)))
         if item.id is not None:
             query = query.where(FormLayout.id != item.id)
         with db.session.no_autoflush:
@@ -144,8 +139,6 @@ class CustomFieldApi(ScopedModelRestApi):
 
     def _write_errors(self, item):
         errors = {k: [str(v)] for k, v in validate_definition(item).items()}
-        if item.entity not in custom_field_targets():
-            errors["entity"] = [_("Unknown entity.")]
         return errors or super()._write_errors(item)
 
 

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
+from marshmallow import fields
 from sqlalchemy import select
 
 from core.extensions import db
@@ -15,11 +16,7 @@ from core.tenancy import Franchise, Region, current_scope, current_user_obj
 
 
 def _visible_franchises():
-    scope = current_scope()
-    query = select(Franchise).order_by(Franchise.code)
-    condition = scope.criterion(Franchise.id)
-    if condition is not None:
-        query = query.where(condition)
+    query = current_scope().restrict(select(Franchise).order_by(Franchise.code), Franchise.id)
     return db.session.scalars(query).all()
 
 
@@ -90,15 +87,16 @@ class PluginActivationView(BaseView):
         if request.method == "POST":
             raw = {}
             for field_name, field in schema_class().fields.items():
-                if field.__class__.__name__ == "Boolean":
+                if isinstance(field, fields.Boolean):
                     raw[field_name] = field_name in request.form
                 elif request.form.get(field_name, "") != "":
                     raw[field_name] = request.form[field_name]
-            stored, errors = save_settings(reg, name, franchise_id, raw)
+            errors = save_settings(reg, name, franchise_id, raw)[1]
             if not errors:
                 flash(_("Settings saved."), "success")
                 return redirect(url_for(".settings", name=name, franchise_id=franchise_id))
             values = {**values, **raw}
-        fields = [(n, f, f.__class__.__name__) for n, f in schema_class().fields.items()]
+        form_fields = [(n, f, "Boolean" if isinstance(f, fields.Boolean) else "text")
+                       for n, f in schema_class().fields.items()]
         return self.render_template("crm/plugin_settings.html", plugin=reg.plugins[name], franchise=franchise,
-                                    fields=fields, values=values, errors=errors)
+                                    fields=form_fields, values=values, errors=errors)

@@ -17,7 +17,7 @@ from wtforms import validators as wtv
 
 from core.extensions import db
 from core.errors import UserInputError
-from core.tenancy import Franchise, ScopedInterface, current_scope, is_hq
+from core.tenancy import Franchise, ScopedInterface, current_scope, hq_role_names, is_hq
 from core.views.base import ScopedModelView
 
 
@@ -33,7 +33,7 @@ class FranchiseUserInterface(ScopedInterface):
 
 def assignable_role_names():
     """Roles a franchise admin may give: none of the HQ roles."""
-    hq_roles = set(current_app.config.get("CRM_HQ_ROLES", []))
+    hq_roles = hq_role_names()
     public = current_app.config.get("AUTH_ROLE_PUBLIC")
     names = [n for n in db.session.scalars(select(Role.name)) if n != public]
     if current_scope().all:
@@ -113,8 +113,8 @@ class FranchiseUserView(ScopedModelView):
             if kept and (state.attrs.roles.history.has_changes() or state.attrs.active.history.has_changes()):
                 raise UserInputError(_l("Roles: this user also works in other franchises; only HQ can change "
                                         "their roles or switch them off."))
-            if any(r.name in set(current_app.config.get("CRM_HQ_ROLES", []))
-                   for r in (state.attrs.roles.history.deleted or [])):
+            hq_roles = hq_role_names()
+            if any(r.name in hq_roles for r in (state.attrs.roles.history.deleted or [])):
                 raise UserInputError(_l("Roles: only HQ can manage HQ users or give HQ roles."))
         self._check(user)
 

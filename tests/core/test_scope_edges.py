@@ -10,7 +10,7 @@ from core.jobs import JobOutbox, JobSchedule, enqueue, execute
 from core.lowcode.models import CustomFieldDefinition
 from core.plugins import set_activation
 from core.tenancy import Franchise
-from tests.plugins.sample import SampleNote, SampleRecord, fail_always, record_tick
+from tests.plugins.sample import SampleNote, SampleRecord, record_tick
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,7 +1,5 @@
 """Screens behave as people expect: unticking a box saves a no, errors are pages of the shell, titles translate."""
 
-from sqlalchemy import select
-
 from core.extensions import db
 from core.tenancy import Franchise
 

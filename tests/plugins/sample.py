@@ -1,7 +1,9 @@
 """A small plugin used by the tests: one scoped model with custom fields, a screen, an API, an event hook,
 a periodic job, a dashboard widget and a settings schema, everything a real plugin uses."""
 
+from flask import jsonify
 from flask_appbuilder import Model
+from flask_appbuilder.actions import action
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Column, ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import relationship
@@ -13,8 +15,6 @@ from core.jobs import PeriodicJob
 from core.lowcode import CustomFieldsMixin
 from core.tenancy import Franchise, ScopedInterface
 from core.views import ScopedModelRestApi, ScopedModelView
-from flask_appbuilder.actions import action
-from flask import jsonify
 
 NAME = "sample"
 VERSION = "1.2.3"
@@ -117,10 +117,7 @@ def crm_periodic_jobs():
 @hookimpl
 def crm_dashboard_widgets():
     def count(scope):
-        query = select(func.count()).select_from(SampleNote)
-        condition = scope.criterion(SampleNote.franchise_id)
-        if condition is not None:
-            query = query.where(condition)
+        query = scope.restrict(select(func.count()).select_from(SampleNote), SampleNote.franchise_id)
         return {"kind": "figure", "value": db.session.scalar(query), "unit": "notes"}
 
     return [Widget("sample.notes", "Sample notes", count)]

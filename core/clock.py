@@ -1,0 +1,7 @@
+"""Time as the database stores it: naive UTC."""
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
