@@ -14,7 +14,7 @@ from flask import has_request_context
 from flask_babel import lazy_gettext as _l
 from flask_appbuilder import Model
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, event, inspect
-from sqlalchemy.orm import Session, foreign, relationship
+from sqlalchemy.orm import RelationshipProperty, Session, foreign, relationship
 from sqlalchemy.orm.base import NO_VALUE
 
 from core.clock import utcnow
@@ -94,8 +94,9 @@ def _changes(obj, action: str) -> dict:
     ignored = getattr(type(obj), "__audit_ignore__", ())
     for attr in state.mapper.attrs:
         key = attr.key
-        if key in ignored:
-            continue
+        is_collection = isinstance(attr, RelationshipProperty)
+        if key in ignored or (is_collection and action != "update"):
+            continue  # relationships of new or deleted rows show up as their foreign keys
         hist = state.attrs[key].history
         if action == "update" and not hist.has_changes():
             continue
@@ -108,11 +109,9 @@ def _changes(obj, action: str) -> dict:
         else:
             before = hist.deleted[0] if hist.deleted and len(hist.deleted) == 1 else list(hist.deleted or [])
             after = hist.added[0] if hist.added and len(hist.added) == 1 else list(hist.added or [])
-            if hasattr(attr, "direction"):  # a collection: record what was unchanged plus what changed
+            if is_collection:  # record what was unchanged plus what changed
                 before = [str(v) for v in (hist.unchanged or [])] + [str(v) for v in (hist.deleted or [])]
                 after = [str(v) for v in (hist.unchanged or [])] + [str(v) for v in (hist.added or [])]
-        if hasattr(attr, "direction") and action != "update":
-            continue  # relationships of new or deleted rows show up as their foreign keys
         if _is_secret(key):
             before, after = ("***" if before else before), ("***" if after else after)
         if before in ([], None, "", {}) and after in ([], None, "", {}):

@@ -234,7 +234,7 @@ def _switch(name, enabled, franchise, region, everywhere):
 
 
 def _dependencies(registry, name, seen=None):
-    seen = seen or set()
+    seen = set() if seen is None else seen
     for dep in registry.plugins[name].depends:
         if dep not in seen:
             seen.add(dep)
@@ -242,16 +242,25 @@ def _dependencies(registry, name, seen=None):
             yield from _dependencies(registry, dep, seen)
 
 
-for _verb, _enabled in (("enable", True), ("disable", False)):
-    def _command(name, franchise, region, everywhere, _enabled=_enabled):
-        _switch(name, _enabled, franchise, region, everywhere)
+def _switch_options(command):
+    command = click.option("--all", "everywhere", is_flag=True, help="every franchise")(command)
+    command = click.option("--region", help="region code")(command)
+    command = click.option("--franchise", help="franchise code")(command)
+    return click.argument("name")(command)
 
-    _command.__doc__ = f"{_verb.capitalize()} a plugin for one franchise, one region or all."
-    plugins.command(_verb)(
-        click.argument("name")(
-            click.option("--franchise", help="franchise code")(
-                click.option("--region", help="region code")(
-                    click.option("--all", "everywhere", is_flag=True, help="every franchise")(_command)))))
+
+@plugins.command("enable")
+@_switch_options
+def plugins_enable(name, franchise, region, everywhere):
+    """Enable a plugin (and what it depends on) for one franchise, one region or all."""
+    _switch(name, True, franchise, region, everywhere)
+
+
+@plugins.command("disable")
+@_switch_options
+def plugins_disable(name, franchise, region, everywhere):
+    """Disable a plugin for one franchise, one region or all."""
+    _switch(name, False, franchise, region, everywhere)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.extensions import db
-from core.plugins import set_activation
+from core.plugins import PluginActivation, set_activation
 from core.tenancy import Franchise, Region
 
 DEMO_PASSWORD = "demo12345"
@@ -50,7 +50,7 @@ def seed_demo(app) -> list[tuple[str, str, str]]:
     db.session.commit()
 
     sm = app.appbuilder.sm
-    created = []
+    logins = []
     for username, role_name, franchise_codes, region_codes in USERS:
         user = sm.find_user(username=username)
         if user is None:
@@ -59,16 +59,11 @@ def seed_demo(app) -> list[tuple[str, str, str]]:
             user.franchises = [franchises[c] for c in franchise_codes]
             user.managed_regions = [regions[c] for c in region_codes]
         where = ", ".join([f"region {c}" for c in region_codes] + franchise_codes) or "all franchises"
-        created.append((username, role_name, where))
-    registry = app.extensions["crm_plugins"]
-    for name in registry.plugins:
-        if not any(r.plugin == name for r in _activation_rows()):
+        logins.append((username, role_name, where))
+    # switch every plugin on everywhere, unless someone already decided where it runs
+    decided = set(db.session.scalars(select(PluginActivation.plugin)))
+    for name in app.extensions["crm_plugins"].plugins:
+        if name not in decided:
             set_activation(name, enabled=True, user="demo")
     db.session.commit()
-    return created
-
-
-def _activation_rows():
-    from core.plugins import PluginActivation
-
-    return db.session.scalars(select(PluginActivation)).all()
+    return logins

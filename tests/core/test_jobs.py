@@ -6,7 +6,6 @@ These tests run a real redis-server of their own (so they can stop it) and real 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from tests.conftest import ENCRYPTION_KEY, settings_for_tests
 from tests.plugins.sample import SampleRecord
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 
 def free_port() -> int:
