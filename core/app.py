@@ -8,14 +8,18 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from flask import Blueprint, Flask, abort, jsonify, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
+from flask_jwt_extended import verify_jwt_in_request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from core import fab_speedups
 from core.extensions import db, migrate
+from core.jobs import collect_periodic_jobs
 from core.plugins import PluginRegistry
+from core.tenancy import Franchise, current_scope, current_user_obj
 
 log = logging.getLogger(__name__)
 CORE_DIR = Path(__file__).resolve().parent
@@ -50,8 +54,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["crm_plugins"] = registry
     app.extensions["crm_migration_dirs"] = _migration_dirs(registry)
     app.extensions["crm_custom_field_targets"] = _custom_field_targets(registry)
-    from core.jobs import collect_periodic_jobs
-
     app.extensions["crm_periodic_jobs"] = collect_periodic_jobs(registry)
 
     app.register_blueprint(Blueprint("crm_static", __name__, static_folder=str(CORE_DIR / "static"),
@@ -69,8 +71,6 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _register_error_pages(app: Flask) -> None:
     """Errors as a page in the admin shell (or JSON under /api/), never a bare server page or a trace."""
-    from flask import render_template
-    from werkzeug.exceptions import HTTPException, InternalServerError
 
     def handle(error):
         original = getattr(error, "original_exception", None) or (
@@ -132,8 +132,6 @@ def _audit_security_models(appbuilder) -> None:
 
 
 def _custom_field_targets(registry) -> dict:
-    from core.tenancy import Franchise
-
     targets = {Franchise.__tablename__: Franchise}
     for models in registry.hook.crm_custom_field_targets():
         for model in models or []:
@@ -192,8 +190,6 @@ def _gate_menu(items, view_ids, plugin, registry) -> None:
 
 
 def _visible_for(plugin, registry):
-    from core.tenancy import current_scope
-
     def visible():
         scope = registry.scope_where_active(plugin, current_scope())
         return bool(scope.franchise_ids)
@@ -203,16 +199,10 @@ def _visible_for(plugin, registry):
 
 def _plugin_gate():
     """Pages and APIs of a plugin answer 404 to users in whose franchises it is not active."""
-    from flask import current_app
-
     plugin = current_app.extensions.get("crm_plugin_blueprints", {}).get(request.blueprint)
     if plugin is None:
         return None
-    from core.tenancy import current_scope, current_user_obj
-
     if request.path.startswith("/api/"):
-        from flask_jwt_extended import verify_jwt_in_request
-
         try:
             verify_jwt_in_request(optional=True)
         except Exception:

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from core.extensions import db
+from core.jobs import JOB_STATUSES, JobOutbox
 from core.tenancy import Franchise, Scope
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ def _franchise_count(scope: Scope) -> dict:
 
 
 def _jobs_by_status(scope: Scope) -> dict:
-    from core.jobs import JOB_STATUSES, JobOutbox
-
     query = scope.restrict(select(JobOutbox.status, func.count()).group_by(JobOutbox.status), JobOutbox.franchise_id)
     counts = dict(db.session.execute(query).all())
     if not counts:

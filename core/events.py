@@ -10,6 +10,7 @@ receive `crm_domain_event`.
 from __future__ import annotations
 
 from core import jobs
+from core.plugins import registry
 
 
 def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str = "default"):
@@ -21,7 +22,5 @@ def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str 
 
 def deliver(event: str, franchise_id: int, payload: dict):
     """Job body: call `crm_domain_event` on the plugins active in the franchise."""
-    from core.plugins import registry
-
     caller = registry().hook_for_franchise("crm_domain_event", franchise_id)
     return caller(event=event, franchise_id=franchise_id, payload=payload)

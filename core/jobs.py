@@ -19,14 +19,15 @@ from typing import Callable
 
 from croniter import croniter
 from flask import current_app, has_app_context
-from flask_babel import lazy_gettext as _l
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Text, delete, event, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.extensions import db
-from core.tenancy import EVERYTHING, Scope, scope_as
+from core.plugins import registry
+from core.tenancy import EVERYTHING, Scope, current_user_obj, scope_as
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,6 @@ def enqueue(func, *args, queue: str = "default", franchise_id: int | None = None
     if queue not in QUEUES:
         raise ValueError(f"queue must be one of {QUEUES}")
     if user_id is None:
-        from core.tenancy import current_user_obj
-
         user_id = getattr(current_user_obj(), "id", None)
     row = JobOutbox(func=dotted(func), args=list(args), kwargs=kwargs, queue=queue, franchise_id=franchise_id,
                     user_id=user_id, schedule_id=schedule_id)
@@ -281,7 +280,7 @@ def _app_for_job():
     if has_app_context():
         return current_app._get_current_object()
     if _worker_app is None:
-        from core.app import create_app
+        from core.app import create_app  # here, not at the top: core.app imports this module
 
         _worker_app = create_app()
     if _worker_pid != os.getpid():
@@ -381,8 +380,6 @@ def sync_schedules(now: datetime | None = None) -> None:
 
 def run_due(now: datetime | None = None) -> int:
     """Enqueue every due, unpaused periodic job once per franchise where its plugin is active."""
-    from core.plugins import registry
-
     now = now or utcnow()
     sync_schedules(now)
     jobs = declared_jobs()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from marshmallow import missing
+from marshmallow import ValidationError, missing
 from sqlalchemy import Column, ForeignKey, Integer, String, UniqueConstraint, select
 
 from core.extensions import db
@@ -39,8 +39,6 @@ def settings_for(registry, plugin: str, franchise_id: int) -> dict:
 
 def save_settings(registry, plugin: str, franchise_id: int, raw: dict) -> tuple[dict | None, dict]:
     """Validate `raw` (form strings or JSON) with the plugin's schema and store it: (values, errors)."""
-    from marshmallow import ValidationError
-
     schema_class = registry.settings_schema(plugin)
     if schema_class is None:
         return None, {"_schema": ["This plugin has no settings."]}

@@ -6,7 +6,7 @@ PostgreSQL and `json_extract` on SQLite, so the same filter runs on both.
 
 from __future__ import annotations
 
-from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.filters import BaseFilter, Filters
 from flask_babel import lazy_gettext as _l
 
 from core.lowcode.models import CUSTOM_PREFIX
@@ -104,8 +104,6 @@ def filters_for(definition, datamodel) -> list[CustomFieldFilter]:
 
 def with_custom_filters(base_filters, datamodel, definitions):
     """A per-request copy of a view's Filters with filters for these custom fields added."""
-    from flask_appbuilder.models.filters import Filters
-
     filters = Filters(base_filters.filter_converter, datamodel)
     filters.search_columns = list(base_filters.search_columns)
     filters._search_filters = dict(base_filters._search_filters)
