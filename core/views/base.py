@@ -434,24 +434,40 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
                 return {"custom": errors}
         return None
 
-    def post_headless(self):
-        if not request.is_json or not isinstance(request.get_json(silent=True), dict):
-            return self.response_400(message="Request body must be a JSON object")
-        schema = self.add_model_schema
+    def _load_and_save(self, schema, data, save, instance=None):
+        """Load a JSON body through `schema`, check scope and custom values, save: the item or a 422."""
         try:
-            item = schema.load(request.json)
+            item = schema.load(data, instance=instance) if instance is not None else schema.load(data)
+            errors = self._write_errors(item)
+            if errors:
+                raise ValidationError(errors)
+            save(item)
         except ValidationError as err:
-            return self.response_422(message=err.messages)
-        errors = self._write_errors(item)
-        if errors:
             self.datamodel.session.rollback()
-            return self.response_422(message=errors)
-        try:
-            self.pre_add(item)
-            self.datamodel.add(item)
+            return None, self.response_422(message=err.messages)
         except UserInputError as exc:
             self.datamodel.session.rollback()
-            return self.response_422(message=str(exc))
+            return None, self.response_422(message=str(exc))
+        return item, None
+
+    @staticmethod
+    def _json_object():
+        body = request.get_json(silent=True) if request.is_json else None
+        return body if isinstance(body, dict) else None
+
+    def post_headless(self):
+        body = self._json_object()
+        if body is None:
+            return self.response_400(message="Request body must be a JSON object")
+        schema = self.add_model_schema
+
+        def save(item):
+            self.pre_add(item)
+            self.datamodel.add(item)
+
+        item, refusal = self._load_and_save(schema, body, save)
+        if refusal is not None:
+            return refusal
         self.post_add(item)
         return self.response(201, **{API_RESULT_RES_KEY: schema.dump(item, many=False),
                                      "id": self.datamodel.get_pk_value(item)})
@@ -460,27 +476,21 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         item = self.datamodel.get(pk, self._base_filters)
         if not item:
             return self.response_404()
-        if not request.is_json or not isinstance(request.get_json(silent=True), dict):
+        body = self._json_object()
+        if body is None:
             return self.response_400(message="Request body must be a JSON object")
-        data = self._merge_update_item(item, request.json)
-        if isinstance(item, CustomFieldsMixin) and isinstance(request.json.get("custom"), dict):
-            data["custom"] = {**(item.custom or {}), **request.json["custom"]}
+        data = self._merge_update_item(item, body)
+        if isinstance(item, CustomFieldsMixin) and isinstance(body.get("custom"), dict):
+            data["custom"] = {**(item.custom or {}), **body["custom"]}  # a PUT changes only the keys it names
         schema = self.edit_model_schema
-        try:
-            item = schema.load(data, instance=item)
-        except ValidationError as err:
-            self.datamodel.session.rollback()
-            return self.response_422(message=err.messages)
-        errors = self._write_errors(item)
-        if errors:
-            self.datamodel.session.rollback()
-            return self.response_422(message=errors)
-        try:
+
+        def save(item):
             self.pre_update(item)
             self.datamodel.edit(item)
-        except UserInputError as exc:
-            self.datamodel.session.rollback()
-            return self.response_422(message=str(exc))
+
+        item, refusal = self._load_and_save(schema, data, save, instance=item)
+        if refusal is not None:
+            return refusal
         self.post_update(item)
         return self.response(200, **{API_RESULT_RES_KEY: schema.dump(item, many=False)})
 
