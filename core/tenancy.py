@@ -282,7 +282,8 @@ def assigned_franchise(item, column=None):
         if rel.direction.name == "MANYTOONE" and any(c.key == column.key for c in rel.local_columns):
             related = getattr(item, rel.key, None)
             if related is not None:
-                return db.inspect(related).identity[0] if db.inspect(related).identity else None
+                identity = db.inspect(related).identity
+                return identity[0] if identity else None
     return getattr(item, column.key, None)
 
 
@@ -307,16 +308,15 @@ class ScopedInterface(SQLAInterface):
         """The WHERE condition (or None) this interface adds to every query of its model."""
         return scope_criterion(self.obj)
 
-    def apply_filters(self, query, filters):
-        query = super().apply_filters(query, filters)
+    def _scoped(self, query):
         condition = self.criterion()
         return query if condition is None else query.filter(condition)
 
+    def apply_filters(self, query, filters):
+        return self._scoped(super().apply_filters(query, filters))
+
     def _get_base_query(self, query, filters=None, order_column="", order_direction=""):
-        condition = self.criterion()
-        if condition is not None:
-            query = query.filter(condition)
-        return super()._get_base_query(query, filters, order_column, order_direction)
+        return super()._get_base_query(self._scoped(query), filters, order_column, order_direction)
 
     def query_count(self, query, filters=None, select_columns=None) -> int:
         # Count at most CAP+1 rows: the pager shows "CAP+" instead of counting millions of rows per page.
