@@ -132,7 +132,9 @@ def _audit_security_models(appbuilder) -> None:
 
 
 def _custom_field_targets(registry) -> dict:
-    targets = {Franchise.__tablename__: Franchise}
+    from core.models import DOMAIN_MODELS
+
+    targets = {model.__tablename__: model for model in (Franchise, *DOMAIN_MODELS)}
     for models in registry.hook.crm_custom_field_targets():
         for model in models or []:
             targets[model.__tablename__] = model
@@ -144,6 +146,7 @@ def _add_core_views(appbuilder) -> None:
                                      JobScheduleView)
     from core.views.plugins import PluginActivationView
     from core.views.tenancy import FranchiseApi, FranchiseView, RegionApi, RegionView
+    from core.views import customers, shipments
     from core.views.users import FranchiseUserView
 
     tenancy = _l("Tenancy")
@@ -165,6 +168,8 @@ def _add_core_views(appbuilder) -> None:
     appbuilder.add_view(AuditLogView, "Audit log", label=_l("Audit log"), icon="fa-history", category="Platform")
     for api in (RegionApi, FranchiseApi, CustomFieldApi):
         appbuilder.add_api(api)
+    customers.register(appbuilder)
+    shipments.register(appbuilder)
 
 
 def _add_plugin_views(app: Flask, appbuilder, registry) -> None:

@@ -21,6 +21,10 @@ from core.clock import utcnow
 from core.tenancy import Franchise, current_user_obj, franchise_column
 
 SECRET_FIELDS = {"password", "secret", "token"}
+REDACTED = "[personal data]"
+# session.info key: while set, rows written by a bulk operation (an import, an erase) get no entry each;
+# the operation writes one summary entry instead (an erase must not copy what it erases into the log)
+AUDIT_SUMMARY = "crm_audit_summary"
 
 
 class AuditLog(Model):
@@ -47,6 +51,9 @@ ACTIONS = {
     "create": _l("Record created"), "update": _l("Record changed"), "delete": _l("Record deleted"),
     "config.create": _l("Configuration created"), "config.update": _l("Configuration changed"),
     "config.delete": _l("Configuration deleted"),
+    "unmask": _l("Personal data shown"), "export": _l("Personal data exported"),
+    "erase": _l("Personal data erased"), "import": _l("Records imported"),
+    "merge": _l("Customers merged"), "merge_undo": _l("Merge undone"),
 }
 
 
@@ -92,6 +99,7 @@ def _changes(obj, action: str) -> dict:
     state = inspect(obj)
     changes = {}
     ignored = getattr(type(obj), "__audit_ignore__", ())
+    redacted = getattr(type(obj), "__audit_redact__", ())
     for attr in state.mapper.attrs:
         key = attr.key
         is_collection = isinstance(attr, RelationshipProperty)
@@ -114,6 +122,8 @@ def _changes(obj, action: str) -> dict:
                 after = [str(v) for v in (hist.unchanged or [])] + [str(v) for v in (hist.added or [])]
         if _is_secret(key):
             before, after = ("***" if before else before), ("***" if after else after)
+        elif key in redacted:  # personal data: the log says it changed, never what it was
+            before, after = (REDACTED if before else before), (REDACTED if after else after)
         if before in ([], None, "", {}) and after in ([], None, "", {}):
             continue
         changes[key] = [_plain(before), _plain(after)]
@@ -150,6 +160,8 @@ def _record_changes(session, flush_context, instances):
             if not getattr(type(obj), "__audited__", False):
                 continue
             if action == "update" and not session.is_modified(obj, include_collections=True):
+                continue
+            if session.info.get(AUDIT_SUMMARY):
                 continue
             changes = _changes(obj, action)
             if action == "update" and not changes:

@@ -85,6 +85,32 @@ def crm_settings_schema():
     """Return a marshmallow Schema class for this plugin's per-franchise settings (or None)."""
 
 
+@hookspec
+def crm_customer_panels():
+    """Return panels for the customer 360 page: [core.customer360.Panel(key, title, render, order)].
+
+    `render(customer)` returns HTML markup (escape what you show; use `core.privacy.masked` for personal
+    data) or None to show nothing. Panels of a plugin appear only where it is active in the customer's
+    franchise.
+    """
+
+
+@hookspec
+def crm_customer_data(customer):
+    """Return {section name: list of dicts} of what this plugin holds about `customer`.
+
+    Used by the data-subject export (PIPL art. 45): plaintext, because the customer asked for their data.
+    """
+
+
+@hookspec
+def crm_customer_erase(customer):
+    """Anonymise the personal data this plugin holds about `customer` (PIPL art. 47); keep statistics.
+
+    Called inside the erase's transaction; do not commit.
+    """
+
+
 # --- Domain events (after commit, at least once, only where the plugin is active) ---------------------
 
 
@@ -94,5 +120,9 @@ def crm_domain_event(event, franchise_id, payload):
 
     Raised with `core.events.emit(event, franchise_id, payload)` inside a transaction and delivered after
     it commits. May be delivered more than once: handlers must be idempotent.
+
+    Core raises "customers.merged" {merge_id, survivor_id, merged_id} (move your rows of merged_id to
+    survivor_id and remember which, keyed by merge_id) and "customers.merge_undone" {merge_id, survivor_id,
+    merged_id} (move those rows back).
     """
 

@@ -9,9 +9,10 @@ does it for views a plugin registers) and they disappear where the plugin is ina
 from __future__ import annotations
 
 import csv
+import decimal
 import io
 
-from flask import Response, abort, current_app, flash, g, has_request_context, redirect, request, stream_with_context
+from flask import Response, abort, send_file, current_app, flash, g, has_request_context, redirect, request, stream_with_context
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
@@ -28,6 +29,7 @@ from core.lowcode.filters import with_custom_filters
 from core.lowcode.layouts import layout_for
 from core.lowcode.models import CustomFieldsMixin
 from core.errors import UserInputError
+from core.spreadsheets import XLSX_MIMETYPE
 from core.tenancy import ScopeError, check_write_scope
 
 
@@ -200,6 +202,21 @@ def _form(view, base):
     return type(base.__name__, (base,), attrs)
 
 
+def _replace_search_filters(view) -> None:
+    """Apply a view's `search_filter_overrides` {column: [filter classes]}: e.g. a phone number is searched
+    through its blind index, where FAB's text filters on the hash column would find nothing."""
+    overrides = getattr(view, "search_filter_overrides", None) or {}
+    filters = view.__dict__.get("_base__filters")
+    if not overrides or filters is None:
+        return
+    for column, classes in overrides.items():
+        instances = [cls(column, view.datamodel) for cls in classes]
+        if column not in filters.search_columns:
+            filters.search_columns.append(column)
+        filters._search_filters[column] = instances
+        filters._all_filters[column] = instances
+
+
 def yes_no(value):
     if value is None:
         return ""
@@ -247,6 +264,7 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
         self._seed_per_request_bases()
         super().__init__(*args, **kwargs)
         self.formatters_columns = {**self._default_formatters(), **(self.formatters_columns or {})}
+        _replace_search_filters(self)
 
     def _default_formatters(self):
         """Readable values in lists and show pages: yes/no, lists joined, times to the second."""
@@ -307,11 +325,12 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
         self._check_custom_values(item)
 
     def _check_custom_values(self, item):
-        if isinstance(item, CustomFieldsMixin):
-            errors = check_record_values(item)
-            if errors:
-                key, messages = next(iter(errors.items()))
-                raise UserInputError(f"{key}: {messages[0]}")
+        errors = record_errors(item)
+        if errors:
+            raise UserInputError("; ".join(f"{self._field_label(key)}: {message}" for key, message in errors.items()))
+
+    def _field_label(self, key):
+        return str(self.label_columns.get(key, key))
 
     @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
     def action(self, name, pk):
@@ -334,39 +353,81 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
             return redirect(self.get_redirect())
         return self.actions[name].func(items)
 
+    def _export_rows(self):
+        """Labels and the list's rows (the user's filters and order, formatted as the list shows them)."""
+        get_filter_args(self._filters)
+        order_column, order_direction = get_order_args().get(self.__class__.__name__, ("", ""))
+        filters = self._filters.get_joined_filters(self._base_filters)
+        columns = self.list_columns
+        labels = [str(self.label_columns.get(c, c)) for c in columns]
+        formatters = self.formatters_columns
+        query = self.datamodel.apply_all(
+            self.datamodel.session.query(self.datamodel.obj), filters, order_column, order_direction
+        )
+
+        def rows():
+            for item in query.yield_per(1000):
+                values = []
+                for column in columns:
+                    value = self.datamodel._get_attr_value(item, column)
+                    formatter = formatters.get(column)
+                    if formatter is not None and formatter is not blank_if_none:
+                        value = formatter(value)
+                    values.append(_cell_value(value))
+                yield values
+
+        return labels, rows()
+
     @expose("/export/csv")
     @has_access
     @permission_name("export")
     def export_csv(self):
         """The list as CSV with the user's filters and order, streamed (UTF-8 with BOM for Excel)."""
-        get_filter_args(self._filters)
-        order_column, order_direction = get_order_args().get(self.__class__.__name__, ("", ""))
-        filters = self._filters.get_joined_filters(self._base_filters)
-        columns = self.list_columns
-        labels = self.label_columns
-        query = self.datamodel.apply_all(
-            self.datamodel.session.query(self.datamodel.obj), filters, order_column, order_direction
-        )
+        labels, rows = self._export_rows()
         filename = f"{self.datamodel.obj.__tablename__}.csv"
 
-        def rows():
+        def lines():
             buffer = io.StringIO()
             writer = csv.writer(buffer)
-            writer.writerow([str(labels.get(c, c)) for c in columns])
+            writer.writerow(labels)
             yield "\ufeff" + buffer.getvalue()
-            for item in query.yield_per(1000):
+            for values in rows:
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerow([_csv_value(self.datamodel._get_attr_value(item, c)) for c in columns])
+                writer.writerow(values)
                 yield buffer.getvalue()
 
-        return Response(stream_with_context(rows()), mimetype="text/csv",
+        return Response(stream_with_context(lines()), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename={filename}"})
 
+    @expose("/export/xlsx")
+    @has_access
+    @permission_name("export")
+    def export_xlsx(self):
+        """The list as an Excel workbook, same rows as the CSV; written row by row to a temporary file."""
+        from core.spreadsheets import write_workbook
 
-def _csv_value(value):
+        labels, rows = self._export_rows()
+        title = str(self.list_title or self.datamodel.obj.__tablename__)
+        handle = write_workbook(title, labels, rows)
+        return send_file(handle, mimetype=XLSX_MIMETYPE, as_attachment=True,
+                         download_name=f"{self.datamodel.obj.__tablename__}.xlsx")
+
+
+def record_errors(item) -> dict[str, str]:
+    """Every problem with a record about to be saved: the model's own checks, then its custom values."""
+    errors = dict(item.validation_errors()) if hasattr(item, "validation_errors") else {}
+    if isinstance(item, CustomFieldsMixin):
+        for key, messages in (check_record_values(item) or {}).items():
+            errors.setdefault(key, messages[0] if isinstance(messages, list) else str(messages))
+    return errors
+
+
+def _cell_value(value):
     if value is None:
         return ""
+    if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+        return value  # numbers stay numbers in Excel
     return joined(value) if isinstance(value, (list, tuple)) else str(value)
 
 
@@ -408,6 +469,7 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
     def __init__(self, *args, **kwargs):
         self._seed_per_request_bases()
         super().__init__(*args, **kwargs)
+        _replace_search_filters(self)
 
     def _init_model_schemas(self):
         super()._init_model_schemas()
@@ -428,6 +490,9 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
             check_write_scope(item)
         except ScopeError as exc:
             return {exc.field: [str(exc)]}
+        errors = dict(item.validation_errors()) if hasattr(item, "validation_errors") else {}
+        if errors:
+            return {key: [message] for key, message in errors.items()}
         if isinstance(item, CustomFieldsMixin):
             errors = check_record_values(item)
             if errors:
@@ -447,7 +512,8 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
             return None, self.response_422(message=err.messages)
         except UserInputError as exc:
             self.datamodel.session.rollback()
-            return None, self.response_422(message=str(exc))
+            field = getattr(exc, "field", None)
+            return None, self.response_422(message={field: [str(getattr(exc, "problem", exc))]} if field else str(exc))
         return item, None
 
     @staticmethod
