@@ -206,9 +206,10 @@ class PersonalValue:
             return self
         cache = item.__dict__.setdefault("_crm_plaintext", {})
         token = getattr(item, f"{self.name}_enc")
-        if cache.get(self.name, (None,))[0] != token:
-            cache[self.name] = (token, vault().decrypt(token))
-        return cache[self.name][1]
+        cached = cache.get(self.name)
+        if cached is None or cached[0] != token:  # decrypt once per stored value
+            cached = cache[self.name] = (token, vault().decrypt(token))
+        return cached[1]
 
     def __set__(self, item, value):
         value = NORMALISERS[self.kind](value, self.name)

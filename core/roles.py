@@ -20,6 +20,21 @@ SELF_SERVICE = [
     ("LocaleView", ".*"),
 ]
 
+CUSTOMER_MENUS = "Customers|Contacts|Addresses|Contracts|Communication records|Imports|Duplicates|Merges"
+SHIPMENT_MENUS = "Shipments|Tracking events"
+READ = "can_list|can_show|can_export"
+READ_API = "can_get|can_info"
+CUSTOMER_WORK = [
+    ("CustomerView|ContactView|AddressView|ContractView|CommunicationRecordView", ".*"),
+    ("CustomerApi|ContactApi|AddressApi|ContractApi|CommunicationRecordApi", ".*"),
+    ("ImportRunView|ImportApi|DuplicateCandidateView|CustomerMergeView", ".*"),
+    (CUSTOMER_MENUS, "menu_access"),
+]
+SHIPMENT_READ = [("ShipmentView|TrackingEventView", READ), ("ShipmentApi|TrackingEventApi", READ_API),
+                 (SHIPMENT_MENUS, "menu_access")]
+SHIPMENT_WORK = [("ShipmentView|TrackingEventView", ".*"), ("ShipmentApi|TrackingEventApi", ".*"),
+                 (SHIPMENT_MENUS, "menu_access")]
+
 ROLE_TEMPLATES: dict[str, list[tuple[str, str]]] = {
     "HQ Admin": [(".*", ".*")],
     "Franchise IT": SELF_SERVICE + [
@@ -34,12 +49,26 @@ ROLE_TEMPLATES: dict[str, list[tuple[str, str]]] = {
         ("CustomFieldApi", ".*"),
         ("Tenancy|Franchises|Franchise users|Regions|Platform|Plugins|Custom fields|Form layouts|Audit log|Schedules|Job runs",
          "menu_access"),
-    ],
+        ("PersonalData", "can_unmask|can_export|can_erase"),
+    ] + CUSTOMER_WORK + SHIPMENT_WORK,
     "Outlet Manager": SELF_SERVICE + [("FranchiseView", "can_list|can_show"), ("FranchiseApi", "can_get"),
-                                      ("Tenancy|Franchises", "menu_access")],
+                                      ("Tenancy|Franchises", "menu_access"), ("PersonalData", "can_unmask"),
+                                      ("CustomerView|ContactView|AddressView", READ),
+                                      ("CustomerApi|ContactApi|AddressApi", READ_API),
+                                      ("Customers|Contacts|Addresses", "menu_access")] + SHIPMENT_WORK,
     "Account Manager": SELF_SERVICE + [("FranchiseView", "can_list|can_show"), ("FranchiseApi", "can_get"),
-                                       ("Tenancy|Franchises", "menu_access")],
-    "Frontline Agent": SELF_SERVICE + [("FranchiseApi", "can_get")],
+                                       ("Tenancy|Franchises", "menu_access"),
+                                       ("PersonalData", "can_unmask")] + CUSTOMER_WORK + SHIPMENT_READ,
+    # agents find customers and parcels (full phone search works), log calls, add scans; no unmask
+    "Frontline Agent": SELF_SERVICE + [
+        ("FranchiseApi", "can_get"),
+        ("CustomerView", "can_list|can_show|can_add|can_edit"), ("ContactView|AddressView", "can_list|can_show"),
+        ("CommunicationRecordView", "can_list|can_show|can_add"),
+        ("CustomerApi|ContactApi|AddressApi", READ_API + "|can_post|can_put"), ("CommunicationRecordApi", ".*"),
+        ("ShipmentView", "can_list|can_show"), ("TrackingEventView", "can_list|can_show|can_add"),
+        ("ShipmentApi|TrackingEventApi", READ_API),
+        ("Customers|Contacts|Addresses|Communication records|Shipments|Tracking events", "menu_access"),
+    ],
 }
 
 

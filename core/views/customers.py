@@ -20,6 +20,7 @@ from core.privacy import PersonalDataError, may_unmask, personal_fields, unmask
 from core.tenancy import ScopedInterface
 from core.views.base import ScopedModelRestApi, ScopedModelView
 from core.views.labels import LABELS
+from core.views.privacy import PersonalDataView, privacy_actions_allowed
 from core.views.personal import (BlindIndexEquals, UnmaskApiMixin, masked_schema, personal_form_fields,
                                  writable_schema)
 
@@ -143,16 +144,15 @@ class CustomerView(DomainModelView):
         return self._render_360(customer, unmasked=values)
 
     def _render_360(self, customer, unmasked):
-        from core.views.privacy import privacy_actions_allowed
-
         shipments = db.session.scalars(
             select(Shipment).where(Shipment.customer_id == customer.id)
             .order_by(Shipment.created_at.desc()).limit(RECENT)).all()
         communications = db.session.scalars(
             select(CommunicationRecord).where(CommunicationRecord.customer_id == customer.id)
             .order_by(CommunicationRecord.occurred_at.desc()).limit(RECENT)).all()
-        rows = [(LABELS[name], self.formatters_columns.get(name, lambda v: v)(getattr(customer, name)))
-                for name in self.show_columns if name not in ("display_name",)]
+        labels, formatters = self.label_columns, self.formatters_columns
+        rows = [(labels.get(name, name), formatters.get(name, lambda v: v)(getattr(customer, name)))
+                for name in self.show_columns if name != "display_name"]
         return self.render_template(
             "crm/customer360.html", customer=customer, profile=rows, unmasked=unmasked,
             contacts=customer.contacts, addresses=customer.addresses, contracts=customer.contracts,
@@ -298,3 +298,4 @@ def register(appbuilder) -> None:
                         icon="fa-comments", category=category)
     for api in (CustomerApi, ContactApi, AddressApi, ContractApi, CommunicationRecordApi):
         appbuilder.add_api(api)
+    appbuilder.add_view_no_menu(PersonalDataView)

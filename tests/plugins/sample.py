@@ -131,3 +131,25 @@ def crm_settings_schema():
 @hookimpl
 def crm_domain_event(event, franchise_id, payload):
     db.session.add(SampleRecord(franchise_id=franchise_id, kind="event", detail=f"{event}:{payload.get('n')}"))
+
+
+@hookimpl
+def crm_customer_panels():
+    from markupsafe import Markup, escape
+
+    from core.customer360 import Panel
+
+    def notes(customer):
+        count = db.session.scalar(select(func.count()).select_from(SampleNote)
+                                  .where(SampleNote.franchise_id == customer.franchise_id))
+        return Markup("<p>sample notes in this franchise: %s</p>") % escape(count)
+
+    def broken(customer):
+        raise RuntimeError("a plugin bug")
+
+    return [Panel("sample_notes", "Sample panel", notes), Panel("sample_broken", "Broken panel", broken, order=200)]
+
+
+@hookimpl
+def crm_customer_data(customer):
+    return {"sample": [{"customer_id": customer.id, "note": "held by the sample plugin"}]}
