@@ -535,7 +535,8 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         if refusal is not None:
             return refusal
         self.post_add(item)
-        return self.response(201, **{API_RESULT_RES_KEY: schema.dump(item, many=False),
+        # answer with the record as a read shows it (masked personal data included), not the write schema
+        return self.response(201, **{API_RESULT_RES_KEY: self.show_model_schema.dump(item, many=False),
                                      "id": self.datamodel.get_pk_value(item)})
 
     def put_headless(self, pk):
@@ -558,7 +559,7 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
         if refusal is not None:
             return refusal
         self.post_update(item)
-        return self.response(200, **{API_RESULT_RES_KEY: schema.dump(item, many=False)})
+        return self.response(200, **{API_RESULT_RES_KEY: self.show_model_schema.dump(item, many=False)})
 
     def delete_headless(self, pk):
         item = self.datamodel.get(pk, self._base_filters)

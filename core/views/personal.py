@@ -75,7 +75,7 @@ def masked_schema(schema, model, names_shown=None):
     for name, getter in (names_shown or {}).items():
         if name in schema.fields:
             attrs[name] = fields.Function(getter, dump_only=True)
-    return type(schema.__class__.__name__, (schema.__class__,), attrs)()
+    return _derived(schema, attrs)
 
 
 def writable_schema(schema, model):
@@ -83,7 +83,16 @@ def writable_schema(schema, model):
     the model encrypts and hashes them."""
     attrs = {f"{name}_enc": fields.String(allow_none=True, load_only=True, data_key=name, attribute=name)
              for name in personal_fields(model) if f"{name}_enc" in schema.fields}
-    return type(schema.__class__.__name__, (schema.__class__,), attrs)()
+    return _derived(schema, attrs)
+
+
+def _derived(schema, attrs):
+    """An instance of a subclass of `schema`'s class with `attrs`, keeping what was adjusted on `schema`."""
+    derived = type(schema.__class__.__name__, (schema.__class__,), attrs)()
+    for name, field in schema.fields.items():
+        if name in derived.fields and name not in attrs:
+            derived.fields[name].required = field.required
+    return derived
 
 
 class UnmaskApiMixin:

@@ -194,7 +194,7 @@ def test_forms_never_show_stored_personal_data_and_blank_keeps_it(app, people, c
     with app.app_context():
         customer = db.session.get(Customer, pk)
         assert customer.status == "dormant" and customer.phone == "13900003333"
-    bad = it.post(f"/customers/edit/{pk}?_l_=en", data={"kind": "C", "name": "钱七", "phone": "000",
+    bad = it.post(f"/customers/edit/{pk}", data={"kind": "C", "name": "钱七", "phone": "000",
                                                         "status": "active", "source": "counter", "franchise": ids["A"]})
     assert bad.status_code == 200  # the form again, with the message under the field
     with app.app_context():
@@ -235,3 +235,42 @@ def test_data_subject_export_and_erase(app, people, client_for):
         everything = " ".join(json.dumps(e.changes, ensure_ascii=False) for e in db.session.scalars(select(AuditLog)))
         for secret in ("13900001111", "王经理", "九五折", "漕溪北路", "张三丰"):
             assert secret not in everything, secret
+
+
+def test_a_tracking_scan_moves_the_shipment_status_but_an_older_one_does_not(app, people, client_for, ids):
+    with app.app_context(), scope_as(EVERYTHING):
+        parcel = Shipment(franchise_id=ids["A"], waybill_no="YD5550001111", receiver_phone="13755556666",
+                          created_at=dt.datetime(2026, 11, 1, 8))
+        db.session.add(parcel)
+        db.session.commit()
+        pk = parcel.id
+    alice = client_for("alice")
+    newest = alice.post("/tracking-events/add", data={"shipment": pk, "status": "OUT_FOR_DELIVERY",
+                                                      "occurred_at": "2026-11-02 09:00:00", "franchise": ids["A"]})
+    assert newest.status_code == 302
+    late = alice.post("/tracking-events/add", data={"shipment": pk, "status": "IN_TRANSIT",
+                                                    "occurred_at": "2026-11-01 20:00:00", "franchise": ids["A"]})
+    assert late.status_code == 302
+    with app.app_context():
+        parcel = db.session.get(Shipment, pk)
+        assert parcel.status == "OUT_FOR_DELIVERY" and len(parcel.events) == 2
+    alice.get("/lang/en")
+    page = alice.get(f"/shipments/show/{pk}").get_data(as_text=True)
+    assert "Out for delivery" in page and "137****6666" in page and "13755556666" not in page
+
+
+def test_contacts_take_phones_in_plain_text_and_answer_masked(app, people, client_for, api_headers, ids):
+    it = client_for("ait")
+    headers = api_headers("ait")
+    created = it.post("/api/v1/contact/", json={"customer": people["zhang"], "name": "孙八", "phone": "13611112222"},
+                      headers=headers)
+    assert created.status_code == 201, created.json
+    assert created.json["result"]["phone"] == "136****2222" and created.json["result"]["name"] == "孙*"
+    bad = it.post("/api/v1/contact/", json={"customer": people["zhang"], "name": "孙九", "phone": "1361111"},
+                  headers=headers)
+    assert bad.status_code == 422 and "phone" in bad.json["message"]
+    foreign = it.post("/api/v1/contact/", json={"customer": people["other"], "name": "周十", "phone": "13611113333"},
+                      headers=headers)
+    assert foreign.status_code == 422  # a customer of franchise B is not theirs to point at
+    shown = it.post(f"/api/v1/contact/{created.json['id']}/unmask", json={"reason": "回访"}, headers=headers)
+    assert shown.json["result"] == {"phone": "13611112222", "name": "孙八", "email": None}
