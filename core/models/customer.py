@@ -130,6 +130,10 @@ class Customer(CustomFieldsMixin, Model):
         problem = district_problem(self.district_code)
         if problem:
             errors["district_code"] = problem
+        manager = self.account_manager
+        if manager is not None and self.franchise_id is not None \
+                and self.franchise_id not in {f.id for f in getattr(manager, "franchises", [])}:
+            errors["account_manager"] = str(_l("is not a user of this customer's franchise"))
         return errors
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder.baseviews import expose
+from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,7 +19,7 @@ from core.extensions import db
 from core.models import Address, CommunicationRecord, Contact, Contract, Customer, Shipment, choices
 from core.models.statuses import status_label
 from core.privacy import PersonalDataError, may_unmask, personal_fields, unmask
-from core.tenancy import ScopedInterface
+from core.tenancy import ScopedInterface, current_scope, user_franchise
 from core.views.base import ScopedModelRestApi, ScopedModelView
 from core.views.labels import LABELS
 from core.views.privacy import PersonalDataView, privacy_actions_allowed
@@ -33,6 +35,16 @@ def district_options():
 
 def choice_select(choice_map, blank=True):
     return SelectField(choices=choices.as_select(choice_map, blank=blank), validators=[wtv.Optional()])
+
+
+def staff_in_scope():
+    """Users who may be named account manager: those assigned to a franchise the current user sees."""
+    scope = current_scope()
+    query = select(User).where(User.active.is_(True)).order_by(User.username)
+    if not scope.all:
+        query = query.where(User.id.in_(select(user_franchise.c.user_id).where(
+            scope.criterion(user_franchise.c.franchise_id))))
+    return db.session.scalars(query).all()
 
 
 def choice_formatter(choice_map):
@@ -112,6 +124,10 @@ class CustomerView(DomainModelView):
                     "district_code", "tags", "status", "source", "external_id", "marketing_opt_out", "franchise",
                     "created_at", "updated_at"]
     choice_fields = CUSTOMER_CHOICES
+    # the stock dropdown would list every user of every franchise
+    add_form_extra_fields = edit_form_extra_fields = {"account_manager": QuerySelectField(
+        query_func=staff_in_scope, get_pk_func=lambda user: user.id, allow_blank=True,
+        validators=[wtv.Optional()])}
     description_columns = {"tags": _l("Comma separated"),
                            "credit_code": _l("18 characters, printed on the business licence")}
 

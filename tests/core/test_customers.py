@@ -159,6 +159,9 @@ def test_bad_input_gets_field_messages_and_stores_nothing(app, people, client_fo
     ]
     with app.app_context():
         before = db.session.scalar(select(db.func.count()).select_from(Customer))
+    with app.app_context():
+        bob = app.appbuilder.sm.find_user(username="bob").id  # works in franchise B
+    cases.append(({"kind": "B", "name": "戊", "account_manager": bob, "franchise": ids["A"]}, "account_manager"))
     for body, field in cases:
         response = hq.post("/api/v1/customer/", json=body, headers=headers)
         assert response.status_code == 422, (body, response.json)
