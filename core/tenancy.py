@@ -264,8 +264,11 @@ def check_write_scope(item) -> None:
 
 def _check_references(item, own_column) -> None:
     """A row may point only at rows its writer can see: an API body can name any id, a form cannot."""
+    open_references = getattr(type(item), "__open_references__", ())
     for rel in db.inspect(type(item)).relationships:
         if rel.direction.name != "MANYTOONE" or any(c.key == own_column.key for c in rel.local_columns):
+            continue
+        if rel.key in open_references:
             continue
         target = getattr(item, rel.key, None)
         column = franchise_column(type(target)) if target is not None else None
@@ -327,6 +330,8 @@ class ScopedInterface(SQLAInterface):
 
     def get_related_obj(self, col_name, value):
         related = self.get_related_interface(col_name)
+        if col_name in getattr(self.obj, "__open_references__", ()):
+            return SQLAInterface(related.obj, self.session).get(value)
         return related.get(value)
 
     def add(self, item, commit=True):

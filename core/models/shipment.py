@@ -37,6 +37,8 @@ class Shipment(CustomFieldsMixin, Model):
     # machine status updates (tracking pushes) are history in TrackingEvent, not changes anyone made
     __audit_ignore__ = {"status", "status_at", "delivered_at"}
     __personal_names__ = ("receiver_name",)
+    # a parcel goes to any franchise of the network: naming the destination is not reaching into its data
+    __open_references__ = ("dest_franchise",)
     __table_args__ = (
         UniqueConstraint("carrier", "waybill_no", name="uq_crm_shipment_waybill"),
         Index("ix_crm_shipment_franchise_created", "franchise_id", "created_at"),

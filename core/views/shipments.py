@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from flask_appbuilder.fields import QuerySelectField
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from wtforms import SelectField
 from wtforms import validators as wtv
 
 from core.models import Shipment, TrackingEvent, choices
 from core.models.statuses import status_choices, status_label
-from core.tenancy import ScopedInterface
+from core.extensions import db
+from core.tenancy import Franchise, ScopedInterface
 from core.tracking import apply_event
 from core.views.customers import DomainApi, DomainModelView
 from core.views.labels import LABELS
 from core.views.personal import BlindIndexEquals
+
+
+def all_franchises():
+    return db.session.scalars(select(Franchise).where(Franchise.active.is_(True)).order_by(Franchise.code)).all()
+
+
+def _destination_select():
+    return QuerySelectField(query_func=all_franchises, get_pk_func=lambda f: f.id, allow_blank=True,
+                            validators=[wtv.Optional()])
 
 
 def _status_select():
@@ -62,6 +74,7 @@ class ShipmentView(DomainModelView):
     search_filter_overrides = {"receiver_phone_hash": [BlindIndexEquals]}
     choice_fields = {"service_product": choices.SERVICE_PRODUCTS}
     related_views = [TrackingEventView]
+    add_form_extra_fields = edit_form_extra_fields = {"dest_franchise": _destination_select()}
     label_columns = {**LABELS, "receiver_address_masked": _l("Receiver address")}
 
 

@@ -277,3 +277,17 @@ def test_contacts_take_phones_in_plain_text_and_answer_masked(app, people, clien
     assert foreign.status_code == 422  # a customer of franchise B is not theirs to point at
     shown = it.post(f"/api/v1/contact/{created.json['id']}/unmask", json={"reason": "回访"}, headers=headers)
     assert shown.json["result"] == {"phone": "13611112222", "name": "孙八", "email": None}
+
+
+def test_a_shipment_may_go_to_another_franchise(app, people, client_for, api_headers, ids):
+    it = client_for("ait")
+    created = it.post("/api/v1/shipment/", json={"waybill_no": "YD7770001111", "dest_franchise": ids["B"]},
+                      headers=api_headers("ait"))
+    assert created.status_code == 201, created.json
+    assert created.json["result"]["dest_franchise"]["id"] == ids["B"]
+    with app.app_context():
+        assert db.session.get(Shipment, created.json["id"]).franchise_id == ids["A"]
+    # the customer must still be one of theirs
+    foreign = it.post("/api/v1/shipment/", json={"waybill_no": "YD7770002222", "customer": people["other"]},
+                      headers=api_headers("ait"))
+    assert foreign.status_code == 422
