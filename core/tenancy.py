@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_appbuilder.exceptions import DatabaseException
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import declared_attr, relationship
 
 from core.errors import UserInputError, database_error_message
 from core.extensions import db
@@ -67,6 +67,18 @@ class Franchise(CustomFieldsMixin, Model):
 
     def __repr__(self):
         return f"{self.name} ({self.code})"
+
+
+class InFranchise:
+    """A business row: it belongs to exactly one franchise, which is what the scope filters on."""
+
+    @declared_attr
+    def franchise_id(cls):
+        return Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
+
+    @declared_attr
+    def franchise(cls):
+        return relationship(Franchise, foreign_keys=lambda: [cls.franchise_id])
 
 
 class ScopeError(UserInputError):

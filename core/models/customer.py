@@ -13,7 +13,7 @@ from core.clock import utcnow
 from core.lowcode.models import CustomFieldsMixin
 from core.models import choices
 from core.privacy import PersonalValue, blind_index_column, encrypted_column, mask_name
-from core.tenancy import Franchise
+from core.tenancy import InFranchise
 
 # Unified social credit code (GB 32100-2015): 18 characters from this alphabet, the last a check character.
 _CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -42,7 +42,7 @@ def _choice_problem(options: dict, value) -> str | None:
     return None
 
 
-class Customer(CustomFieldsMixin, Model):
+class Customer(InFranchise, CustomFieldsMixin, Model):
     __tablename__ = "crm_customer"
     __crm_label__ = _l("Customer")
     __audited__ = True
@@ -57,8 +57,6 @@ class Customer(CustomFieldsMixin, Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     kind = Column(String(1), nullable=False, default="C")
     name = Column(String(128), nullable=False)
     company_name = Column(String(200))
@@ -137,7 +135,7 @@ class Customer(CustomFieldsMixin, Model):
         return errors
 
 
-class Contact(CustomFieldsMixin, Model):
+class Contact(InFranchise, CustomFieldsMixin, Model):
     """A person at a business customer: several per customer, one of them primary."""
 
     __tablename__ = "crm_contact"
@@ -151,8 +149,6 @@ class Contact(CustomFieldsMixin, Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     customer = relationship(Customer, backref="contacts")
     name = Column(String(64), nullable=False)
@@ -182,7 +178,7 @@ class Contact(CustomFieldsMixin, Model):
         return errors
 
 
-class Address(CustomFieldsMixin, Model):
+class Address(InFranchise, CustomFieldsMixin, Model):
     """A sender or return address: district by GB/T 2260 code (kept for statistics), detail encrypted."""
 
     __tablename__ = "crm_address"
@@ -193,8 +189,6 @@ class Address(CustomFieldsMixin, Model):
     __table_args__ = (Index("ix_crm_address_customer", "customer_id"),)
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     customer = relationship(Customer, backref="addresses")
     kind = Column(String(16), nullable=False, default="sender")

@@ -15,10 +15,10 @@ from core.lowcode.models import CustomFieldsMixin
 from core.models import choices
 from core.models.customer import Customer
 from core.models.shipment import future_problem
-from core.tenancy import Franchise
+from core.tenancy import InFranchise
 
 
-class Contract(CustomFieldsMixin, Model):
+class Contract(InFranchise, CustomFieldsMixin, Model):
     """A business customer's agreement: a price table or a discount, valid from start to end."""
 
     __tablename__ = "crm_contract"
@@ -30,8 +30,6 @@ class Contract(CustomFieldsMixin, Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     customer = relationship(Customer, backref="contracts")
     number = Column(String(64), nullable=False)
@@ -63,7 +61,7 @@ class Contract(CustomFieldsMixin, Model):
         return errors
 
 
-class CommunicationRecord(CustomFieldsMixin, Model):
+class CommunicationRecord(InFranchise, CustomFieldsMixin, Model):
     """A conversation with a customer on the standard template: issues, agreement, next action."""
 
     __tablename__ = "crm_communication"
@@ -75,8 +73,6 @@ class CommunicationRecord(CustomFieldsMixin, Model):
                       Index("ix_crm_communication_franchise_due", "franchise_id", "next_action_due"))
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     customer = relationship(Customer, backref="communications")
     occurred_at = Column(DateTime, nullable=False, default=utcnow)

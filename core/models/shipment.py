@@ -17,7 +17,7 @@ from core.models import choices
 from core.models.customer import Customer, district_problem
 from core.models.statuses import EXCEPTION_STATUSES, STATUSES
 from core.privacy import PersonalValue, blind_index_column, encrypted_column, mask_name
-from core.tenancy import Franchise
+from core.tenancy import Franchise, InFranchise
 
 # clocks of scanners and partners drift; a time this far ahead is still "now"
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
@@ -29,7 +29,7 @@ def future_problem(value) -> str | None:
     return None
 
 
-class Shipment(CustomFieldsMixin, Model):
+class Shipment(InFranchise, CustomFieldsMixin, Model):
     __tablename__ = "crm_shipment"
     __crm_label__ = _l("Shipment")
     __audited__ = True
@@ -51,8 +51,6 @@ class Shipment(CustomFieldsMixin, Model):
 
     id = Column(Integer, primary_key=True)
     # the origin franchise owns the record; the destination franchise sees it through explicit sharing only
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise, foreign_keys=[franchise_id])
     carrier = Column(String(16), nullable=False, default="CRM")
     waybill_no = Column(String(32), nullable=False)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=True)
@@ -131,7 +129,7 @@ class Shipment(CustomFieldsMixin, Model):
         return errors
 
 
-class TrackingEvent(Model):
+class TrackingEvent(InFranchise, Model):
     """One scan or status report of a shipment, with the provider's code and text kept verbatim."""
 
     __tablename__ = "crm_tracking_event"
@@ -144,8 +142,6 @@ class TrackingEvent(Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     shipment_id = Column(Integer, ForeignKey("crm_shipment.id"), nullable=False)
     shipment = relationship(Shipment, backref="events")
     occurred_at = Column(DateTime, nullable=False)
