@@ -146,7 +146,7 @@ def _add_core_views(appbuilder) -> None:
                                      JobScheduleView)
     from core.views.plugins import PluginActivationView
     from core.views.tenancy import FranchiseApi, FranchiseView, RegionApi, RegionView
-    from core.views import customers, shipments
+    from core.views import customers, dedupe, shipments
     from core.views.users import FranchiseUserView
 
     tenancy = _l("Tenancy")
@@ -170,6 +170,7 @@ def _add_core_views(appbuilder) -> None:
         appbuilder.add_api(api)
     customers.register(appbuilder)
     shipments.register(appbuilder)
+    dedupe.register(appbuilder)
 
 
 def _add_plugin_views(app: Flask, appbuilder, registry) -> None:

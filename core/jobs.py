@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.extensions import db
 from core.plugins import registry
-from core.tenancy import EVERYTHING, Scope, current_user_obj, scope_as
+from core.tenancy import EVERYTHING, Franchise, Scope, current_user_obj, scope_as
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class JobOutbox(Model):
 
 
 class JobSchedule(Model):
-    """A plugin's periodic job: when it runs next, how the last run went, and a pause switch."""
+    """A periodic job of core or a plugin: when it runs next, how the last run went, and a pause switch."""
 
     __tablename__ = "crm_job_schedule"
     __audited__ = True
@@ -350,8 +350,16 @@ def _finish(row: JobOutbox, started: float, failed: bool):
 # --- periodic jobs -------------------------------------------------------------------------------------
 
 
+# Core's own periodic jobs, run in every active franchise. Functions are named by path: the modules that
+# implement them import this one.
+CORE = "core"
+CORE_PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("dedupe_scan", "core.dedupe:scan_customers", cron="30 2 * * *"),
+]
+
+
 def declared_jobs() -> dict[str, tuple[str, PeriodicJob]]:
-    """name -> (plugin, job) for every periodic job the installed plugins declare."""
+    """name -> (owner, job) for every periodic job core and the installed plugins declare."""
     return current_app.extensions["crm_periodic_jobs"]
 
 
@@ -361,7 +369,16 @@ def collect_periodic_jobs(registry) -> dict[str, tuple[str, PeriodicJob]]:
         for declared in registry.call_for("crm_periodic_jobs", plugin):
             for job in declared or []:
                 jobs[f"{plugin}.{job.name}"] = (plugin, job)
+    # last, so that a plugin that calls itself "core" cannot shadow them
+    jobs.update({f"{CORE}.{job.name}": (CORE, job) for job in CORE_PERIODIC_JOBS})
     return jobs
+
+
+def franchises_running(owner: str) -> list[int]:
+    """The franchises a periodic job of `owner` runs for: core's in every active one, a plugin's where it is on."""
+    if owner == CORE:
+        return list(db.session.scalars(select(Franchise.id).where(Franchise.active.is_(True)).order_by(Franchise.id)))
+    return sorted(registry().active_franchises(owner))
 
 
 def sync_schedules(now: datetime | None = None) -> None:
@@ -379,7 +396,7 @@ def sync_schedules(now: datetime | None = None) -> None:
 
 
 def run_due(now: datetime | None = None) -> int:
-    """Enqueue every due, unpaused periodic job once per franchise where its plugin is active."""
+    """Enqueue every due, unpaused periodic job once per franchise it runs for (see `franchises_running`)."""
     now = now or utcnow()
     sync_schedules(now)
     jobs = declared_jobs()
@@ -399,7 +416,7 @@ def run_due(now: datetime | None = None) -> int:
         ).rowcount
         if not claimed:
             continue  # another `crm cron` took this run
-        for franchise_id in sorted(registry().active_franchises(plugin)):
+        for franchise_id in franchises_running(plugin):
             enqueue(job.func, franchise_id, queue=job.queue, franchise_id=franchise_id, schedule_id=schedule.id)
             enqueued += 1
     db.session.commit()
