@@ -121,8 +121,9 @@ def crm_domain_event(event, franchise_id, payload):
     Raised with `core.events.emit(event, franchise_id, payload)` inside a transaction and delivered after
     it commits. May be delivered more than once: handlers must be idempotent.
 
-    Core raises "customers.merged" {merge_id, survivor_id, merged_id} (move your rows of merged_id to
-    survivor_id and remember which, keyed by merge_id) and "customers.merge_undone" {merge_id, survivor_id,
-    merged_id} (move those rows back).
+    Core raises "customers.merged" {merge_id, survivor_id, merged_id} and "customers.merge_undone" (same
+    keys). A merge already moves (and its undo moves back) the rows of every table with a foreign key to
+    `crm_customer`, plugin tables included; handle these events for other data only, or set
+    `__merge_skip__ = True` on a model whose rows you move yourself.
     """
 
