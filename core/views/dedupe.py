@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template_string, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder.actions import action
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.filters import FilterEqual
@@ -147,48 +147,14 @@ class DuplicateCandidateView(ScopedModelView):
     def _render_confirm(self, pair, survivor, merged):
         moves = [(link.label, count) for link, count in rows_pointing_at(merged.id)]
         fills = [str(LABELS.get(_field_name(name), _field_name(name))) for name in fields_to_fill(survivor, merged)]
-        text = {
-            "title": _("Merge two customers"), "keeps": _("Kept"), "goes": _("Merged into it"),
-            "moves": _("What moves to the kept customer"), "nothing": _("Nothing else refers to the merged customer."),
-            "fills": _("Empty fields of the kept customer filled in from the other"),
-            "after": _("The merged customer stays, marked \"Merged\". Customers → Merges can undo this."),
-            "merge": _("Merge"), "cancel": _("Cancel"), "why": _("Why"), "created": LABELS["created_at"],
-            "status": LABELS["status"],
-        }
-        return render_template_string(
-            _CONFIRM_PAGE, appbuilder=self.appbuilder, base_template=self.appbuilder.base_template, text=text,
-            survivor=survivor, merged=merged, moves=moves, fills=fills, reasons=reason_labels(pair.reasons),
-            summary=customer_summary, timestamp=timestamp, status_label=lambda code: choices.label(
-                choices.CUSTOMER_STATUSES, code))
+        return self.render_template(
+            "crm/merge_confirm.html", survivor=survivor, merged=merged, moves=moves, fills=fills,
+            reasons=reason_labels(pair.reasons), summary=customer_summary, timestamp=timestamp, labels=LABELS,
+            status_label=lambda code: choices.label(choices.CUSTOMER_STATUSES, code))
 
 
 def _field_name(name: str) -> str:
     return name.split(".", 1)[1] if name.startswith("custom.") else name
-
-
-_CONFIRM_PAGE = """{% extends base_template %}
-{% block content %}
-<h2>{{ text.title }}</h2>
-<p>{{ text.why }}: {{ reasons }}</p>
-<table class="table table-bordered" style="max-width:900px">
-  <tr><th></th><th>{{ text.keeps }}</th><th>{{ text.goes }}</th></tr>
-  <tr><th></th>{% for c in (survivor, merged) %}<td>{{ summary(c) }}</td>{% endfor %}</tr>
-  <tr><th>{{ text.created }}</th>{% for c in (survivor, merged) %}<td>{{ timestamp(c.created_at) }}</td>{% endfor %}</tr>
-  <tr><th>{{ text.status }}</th>{% for c in (survivor, merged) %}<td>{{ status_label(c.status) }}</td>{% endfor %}</tr>
-</table>
-<h4>{{ text.moves }}</h4>
-{% if moves %}
-<ul class="crm-merge-moves">{% for label, count in moves %}<li>{{ label }}: {{ count }}</li>{% endfor %}</ul>
-{% else %}<p>{{ text.nothing }}</p>{% endif %}
-{% if fills %}<h4>{{ text.fills }}</h4><p>{{ fills | join(", ") }}</p>{% endif %}
-<div class="alert alert-info">{{ text.after }}</div>
-<form method="post">
-  <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-  <button class="btn btn-primary">{{ text.merge }}</button>
-  <a class="btn btn-default" href="{{ url_for('DuplicateCandidateView.list') }}">{{ text.cancel }}</a>
-</form>
-{% endblock %}
-"""
 
 
 class CustomerMergeView(ScopedModelView):
