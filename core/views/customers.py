@@ -23,6 +23,7 @@ from core.tenancy import ScopedInterface, current_scope, user_franchise
 from core.views.base import ScopedModelRestApi, ScopedModelView
 from core.views.labels import LABELS
 from core.views.privacy import PersonalDataView, privacy_actions_allowed
+from core.views.references import customer_field, shipment_field
 from core.views.personal import (BlindIndexEquals, UnmaskApiMixin, masked_schema, personal_form_fields,
                                  writable_schema)
 
@@ -60,14 +61,22 @@ class DomainModelView(ScopedModelView):
 
     label_columns = LABELS
     choice_fields: dict = {}
+    customer_required = True
 
     def __init__(self, *args, **kwargs):
+        self._seed_per_request_bases()  # the declared columns, read below before FAB's init
         model = self.datamodel.obj
         extra = {**personal_form_fields(model),
                  **{name: choice_select(options) for name, options in self.choice_fields.items()}}
-        if "district_code" in (self.add_columns or []) or "receiver_district_code" in (self.add_columns or []):
-            for name in ("district_code", "receiver_district_code"):
+        form_columns = set(self.add_columns or []) | set(self.edit_columns or [])
+        for name in ("district_code", "receiver_district_code"):
+            if name in form_columns:
                 extra[name] = SelectField(choices=district_options, validators=[wtv.Optional()])
+        # big tables are referenced by key, never by a dropdown of every row
+        if "customer" in form_columns:
+            extra["customer"] = customer_field(required=self.customer_required)
+        if "shipment" in form_columns:
+            extra["shipment"] = shipment_field()
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
         super().__init__(*args, **kwargs)
@@ -208,7 +217,7 @@ class ContactView(DomainModelView):
     show_columns = ["customer", "contact_display", "title", "phone_masked", "email", "is_primary", "note",
                     "franchise", "created_at"]
     add_columns = edit_columns = ["customer", "name", "title", "phone", "email", "is_primary", "note", "franchise"]
-    search_columns = ["customer", "name", "phone_hash", "email", "franchise"]
+    search_columns = ["customer_id", "name", "phone_hash", "email", "franchise"]
     search_filter_overrides = {"phone_hash": [BlindIndexEquals]}
     label_columns = {**LABELS, "contact_display": _l("Name")}
     base_order = ("id", "desc")
@@ -222,7 +231,7 @@ class ContactApi(DomainApi):
                                    "franchise.id", "custom"]
     add_columns = edit_columns = ["customer", "name", "title", "phone_enc", "email", "is_primary", "note", "franchise",
                                   "custom"]
-    search_columns = ["customer", "name", "phone_hash", "franchise"]
+    search_columns = ["customer_id", "name", "phone_hash", "franchise"]
     search_filter_overrides = {"phone_hash": [BlindIndexEquals]}
 
 
@@ -234,7 +243,7 @@ class AddressView(DomainModelView):
     show_columns = list_columns + ["created_at"]
     add_columns = edit_columns = ["customer", "kind", "district_code", "detail", "contact_name", "phone", "is_default",
                                   "franchise"]
-    search_columns = ["customer", "kind", "district_code", "phone_hash", "franchise"]
+    search_columns = ["customer_id", "kind", "district_code", "phone_hash", "franchise"]
     search_filter_overrides = {"phone_hash": [BlindIndexEquals]}
     label_columns = {**LABELS, "contact_display": _l("Contact name")}
     choice_fields = {"kind": choices.ADDRESS_KINDS}
@@ -258,7 +267,7 @@ class ContractView(DomainModelView):
     show_columns = list_columns + ["price_table", "note", "created_at"]
     add_columns = edit_columns = ["customer", "number", "status", "discount_percent", "price_table", "start_date",
                                   "end_date", "note", "franchise"]
-    search_columns = ["number", "customer", "status", "start_date", "end_date", "franchise"]
+    search_columns = ["number", "customer_id", "status", "start_date", "end_date", "franchise"]
     choice_fields = {"status": choices.CONTRACT_STATUSES}
     description_columns = {"price_table": _l("One line per zone or weight band, e.g. \"江浙沪 首重1kg: 4.5\"")}
     base_order = ("start_date", "desc")
@@ -282,7 +291,7 @@ class CommunicationRecordView(DomainModelView):
                     "next_action_due", "author", "franchise", "created_at"]
     add_columns = edit_columns = ["customer", "occurred_at", "channel", "topic", "key_issues", "agreement",
                                   "next_action", "next_action_due", "franchise"]
-    search_columns = ["customer", "channel", "topic", "occurred_at", "next_action_due", "author", "franchise"]
+    search_columns = ["customer_id", "channel", "topic", "occurred_at", "next_action_due", "author", "franchise"]
     choice_fields = {"channel": choices.COMMUNICATION_CHANNELS}
     base_order = ("occurred_at", "desc")
 

@@ -12,7 +12,7 @@ LABELS = {
     "district_code": _l("District"), "district": _l("District"), "marketing_opt_out": _l("No marketing messages"),
     "phone": _l("Phone"), "phone_hash": _l("Phone"), "phone_masked": _l("Phone"),
     "id_number": _l("ID number"), "id_number_masked": _l("ID number"),
-    "created_at": _l("Created"), "updated_at": _l("Updated"), "customer": _l("Customer"),
+    "created_at": _l("Created"), "updated_at": _l("Updated"), "customer": _l("Customer"), "customer_id": _l("Customer ID"), "shipment_id": _l("Shipment ID"),
     "title": _l("Job title"), "email": _l("E-mail"), "is_primary": _l("Primary contact"), "note": _l("Note"),
     "contact_name": _l("Contact name"), "detail": _l("Street address"), "masked_address": _l("Address"),
     "is_default": _l("Default"), "province_code": _l("Province"), "city_code": _l("City"),

@@ -40,7 +40,7 @@ class TrackingEventView(DomainModelView):
     add_columns = ["shipment", "occurred_at", "status", "location", "raw_text", "franchise"]
     edit_columns = []
     can_edit = False  # history: wrong scans are corrected by a newer event, not rewritten
-    search_columns = ["shipment", "status", "occurred_at", "provider", "source", "franchise"]
+    search_columns = ["shipment_id", "status", "occurred_at", "provider", "source", "franchise"]
     base_order = ("occurred_at", "desc")
     add_form_extra_fields = {"status": _status_select()}
     formatters_columns = {"status": status_label, "source": lambda v: choices.label(choices.TRACKING_SOURCES, v)}
@@ -69,10 +69,11 @@ class ShipmentView(DomainModelView):
     edit_columns = ["customer", "service_product", "weight_kg", "fee", "receiver_name", "receiver_phone",
                     "receiver_district_code", "receiver_address", "external_order_id", "dest_franchise",
                     "promised_at"]
-    search_columns = ["waybill_no", "status", "service_product", "customer", "franchise", "receiver_phone_hash",
+    search_columns = ["waybill_no", "status", "service_product", "customer_id", "franchise", "receiver_phone_hash",
                       "created_at", "promised_at", "external_order_id"]
     search_filter_overrides = {"receiver_phone_hash": [BlindIndexEquals]}
     choice_fields = {"service_product": choices.SERVICE_PRODUCTS}
+    customer_required = False
     related_views = [TrackingEventView]
     add_form_extra_fields = edit_form_extra_fields = {"dest_franchise": _destination_select()}
     label_columns = {**LABELS, "receiver_address_masked": _l("Receiver address")}
@@ -94,7 +95,7 @@ class ShipmentApi(DomainApi):
                     "receiver_district_code", "receiver_address_enc", "external_order_id", "dest_franchise",
                     "promised_at", "custom"]
     order_columns = ["created_at", "waybill_no", "id"]
-    search_columns = ["waybill_no", "status", "service_product", "customer", "franchise", "receiver_phone_hash",
+    search_columns = ["waybill_no", "status", "service_product", "customer_id", "franchise", "receiver_phone_hash",
                       "created_at", "external_order_id"]
     search_filter_overrides = {"receiver_phone_hash": [BlindIndexEquals]}
     base_order = ("created_at", "desc")
@@ -105,7 +106,7 @@ class TrackingEventApi(DomainApi):
     datamodel = ScopedInterface(TrackingEvent)
     list_columns = show_columns = ["id", "shipment.id", "occurred_at", "status", "provider", "raw_code", "raw_text",
                                    "location", "source", "received_at", "franchise.id"]
-    search_columns = ["shipment", "status", "occurred_at", "provider", "franchise"]
+    search_columns = ["shipment_id", "status", "occurred_at", "provider", "franchise"]
     base_order = ("occurred_at", "desc")
     include_route_methods = {"get", "get_list", "info"}  # events come from providers or the tracking screen
 

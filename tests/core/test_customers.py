@@ -248,10 +248,10 @@ def test_a_tracking_scan_moves_the_shipment_status_but_an_older_one_does_not(app
         db.session.commit()
         pk = parcel.id
     alice = client_for("alice")
-    newest = alice.post("/tracking-events/add", data={"shipment": pk, "status": "OUT_FOR_DELIVERY",
+    newest = alice.post("/tracking-events/add", data={"shipment": "YD5550001111", "status": "OUT_FOR_DELIVERY",
                                                       "occurred_at": "2026-11-02 09:00:00", "franchise": ids["A"]})
     assert newest.status_code == 302
-    late = alice.post("/tracking-events/add", data={"shipment": pk, "status": "IN_TRANSIT",
+    late = alice.post("/tracking-events/add", data={"shipment": "yd5550001111", "status": "IN_TRANSIT",
                                                     "occurred_at": "2026-11-01 20:00:00", "franchise": ids["A"]})
     assert late.status_code == 302
     with app.app_context():
@@ -291,3 +291,16 @@ def test_a_shipment_may_go_to_another_franchise(app, people, client_for, api_hea
     foreign = it.post("/api/v1/shipment/", json={"waybill_no": "YD7770002222", "customer": people["other"]},
                       headers=api_headers("ait"))
     assert foreign.status_code == 422
+
+
+def test_forms_point_at_customers_by_id_without_listing_them(app, people, client_for, ids):
+    it = client_for("ait")
+    form = it.get(f"/contacts/add?customer={people['zhang']}").get_data(as_text=True)
+    assert f'value="{people["zhang"]}"' in form and "优品旗舰店" not in form  # no dropdown of every customer
+    foreign = it.post("/contacts/add", data={"customer": people["other"], "name": "吴一", "franchise": ids["A"]})
+    assert foreign.status_code == 200  # the form again: franchise B's customer does not exist for them
+    mine = it.post("/contacts/add", data={"customer": people["zhang"], "name": "吴二", "franchise": ids["A"]})
+    assert mine.status_code == 302
+    with app.app_context():
+        names = {c.name for c in db.session.scalars(select(Contact).where(Contact.name.in_(["吴一", "吴二"])))}
+        assert names == {"吴二"}
