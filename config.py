@@ -95,6 +95,14 @@ FAB_SECURITY_MANAGER_CLASS = "core.security.CrmSecurityManager"
 CRM_LIST_COUNT_CAP = int(_env("CRM_LIST_COUNT_CAP", "10000"))
 # Largest page an HTML list may show (FAB does not cap ?psize_ itself).
 CRM_LIST_MAX_PAGE_SIZE = 100
+# The network's local time zone: what staff type and read (the database stores UTC). CRM_TIMEZONE.
+CRM_TIMEZONE = _env("CRM_TIMEZONE", "Asia/Shanghai")
+# Largest Excel file an import accepts, bytes. CRM_IMPORT_MAX_BYTES.
+CRM_IMPORT_MAX_BYTES = int(_env("CRM_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
+# Days uploads and problem reports of imports are kept (they hold personal data). CRM_IMPORT_KEEP_DAYS.
+CRM_IMPORT_KEEP_DAYS = float(_env("CRM_IMPORT_KEEP_DAYS", "30"))
+# Requests larger than this are refused before they are read (an upload a little over the import limit).
+MAX_CONTENT_LENGTH = CRM_IMPORT_MAX_BYTES + 1024 * 1024
 
 # --- Plugins -----------------------------------------------------------------------------------------
 # Load third-party plugins from the entry-point group "crm.plugins". CRM_LOAD_ENTRYPOINTS.

@@ -146,7 +146,7 @@ def _add_core_views(appbuilder) -> None:
                                      JobScheduleView)
     from core.views.plugins import PluginActivationView
     from core.views.tenancy import FranchiseApi, FranchiseView, RegionApi, RegionView
-    from core.views import customers, dedupe, shipments
+    from core.views import customers, dedupe, imports, shipments
     from core.views.users import FranchiseUserView
 
     tenancy = _l("Tenancy")
@@ -169,6 +169,7 @@ def _add_core_views(appbuilder) -> None:
     for api in (RegionApi, FranchiseApi, CustomFieldApi):
         appbuilder.add_api(api)
     customers.register(appbuilder)
+    imports.register(appbuilder)
     shipments.register(appbuilder)
     dedupe.register(appbuilder)
 

@@ -355,6 +355,7 @@ def _finish(row: JobOutbox, started: float, failed: bool):
 CORE = "core"
 CORE_PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("dedupe_scan", "core.dedupe:scan_customers", cron="30 2 * * *"),
+    PeriodicJob("import_files_purge", "core.importing.runner:purge_files", cron="45 3 * * *"),
 ]
 
 

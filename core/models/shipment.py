@@ -11,7 +11,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, Numeric, St
 from sqlalchemy.orm import relationship
 
 from core import divisions
-from core.clock import utcnow
+from core.clock import local_now, utcnow
 from core.lowcode.models import CustomFieldsMixin
 from core.models import choices
 from core.models.customer import Customer, district_problem
@@ -24,7 +24,8 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 
 
 def future_problem(value) -> str | None:
-    if value is not None and value > utcnow() + FUTURE_TOLERANCE:
+    # staff type times in the network's local time, machines send UTC: "now" is the later of the two
+    if value is not None and value > max(utcnow(), local_now()) + FUTURE_TOLERANCE:
         return str(_l("cannot be in the future"))
     return None
 
@@ -90,7 +91,8 @@ class Shipment(InFranchise, CustomFieldsMixin, Model):
     def receiver_area(self) -> str:
         return divisions.full_name(self.receiver_district_code) if self.receiver_district_code else ""
 
-    def validation_errors(self) -> dict[str, str]:
+    def validation_errors(self, check_clash: bool = True) -> dict[str, str]:
+        """Problems of this shipment; `check_clash=False` when the caller looked the waybills up in bulk."""
         from core.extensions import db
 
         errors = {}
@@ -99,7 +101,7 @@ class Shipment(InFranchise, CustomFieldsMixin, Model):
             errors["waybill_no"] = str(_l("required"))
         elif not self.waybill_no.isalnum() or len(self.waybill_no) < 8:
             errors["waybill_no"] = str(_l("a waybill number has at least 8 letters or digits"))
-        else:
+        elif check_clash:
             clash = select(Shipment.id).where(Shipment.carrier == (self.carrier or "CRM"),
                                               Shipment.waybill_no == self.waybill_no)
             if self.id is not None:
