@@ -228,6 +228,26 @@ def _authorised_scope(run: ImportRun) -> Scope:
     return narrowed
 
 
+def _pass(run, write: bool):
+    """One pass over the upload under the importer's scope: (outcome, None), or (None, the failed run's answer)."""
+    try:
+        with scope_as(_authorised_scope(run)), spool_file(run.id, "upload") as upload:
+            return ImportPass(run, upload, write=write).process(), None
+    except (UserInputError, ScopeError) as exc:
+        db.session.rollback()
+        return None, _fail(run.id, str(exc))
+    except Exception:
+        db.session.rollback()
+        log.exception("import %s: %s failed", run.id, "write" if write else "dry run")
+        if write:
+            message = _("The import stopped on an unexpected error; nothing was stored. Try again, or tell your "
+                        "administrator.")
+        else:
+            message = _("The dry run stopped on an unexpected error; nothing was imported. Try again, or tell your "
+                        "administrator.")
+        return None, _fail(run.id, message)
+
+
 def _check(run_id: int):
     claimed = db.session.execute(
         update(ImportRun).where(ImportRun.id == run_id, or_(
@@ -241,18 +261,9 @@ def _check(run_id: int):
         return None
     run = db.session.get(ImportRun, run_id)
     with force_locale(run.locale or "zh"):
-        try:
-            scope = _authorised_scope(run)
-            with scope_as(scope), spool_file(run_id, "upload") as upload:
-                outcome = ImportPass(run, upload, write=False).process()
-        except (UserInputError, ScopeError) as exc:
-            db.session.rollback()
-            return _fail(run_id, str(exc))
-        except Exception:
-            db.session.rollback()
-            log.exception("import %s: dry run failed", run_id)
-            return _fail(run_id, _("The dry run stopped on an unexpected error; nothing was imported. Try again, "
-                                   "or tell your administrator."))
+        outcome, failure = _pass(run, write=False)
+        if outcome is None:
+            return failure
         run = db.session.get(ImportRun, run_id)
         outcome.apply_to(run)
         run.status, run.checked_at, run.finished_at = "checked", utcnow(), utcnow()
@@ -270,18 +281,9 @@ def _write(run_id: int):
         return None
     run.started_at = utcnow()
     with force_locale(run.locale or "zh"):
-        try:
-            scope = _authorised_scope(run)
-            with scope_as(scope), spool_file(run_id, "upload") as upload:
-                outcome = ImportPass(run, upload, write=True).process()
-        except (UserInputError, ScopeError) as exc:
-            db.session.rollback()
-            return _fail(run_id, str(exc))
-        except Exception:
-            db.session.rollback()
-            log.exception("import %s: write failed", run_id)
-            return _fail(run_id, _("The import stopped on an unexpected error; nothing was stored. Try again, or "
-                                   "tell your administrator."))
+        outcome, failure = _pass(run, write=True)
+        if outcome is None:
+            return failure
 
         if run.mode == "all" and outcome.invalid:
             # the data changed since the dry run (a waybill arrived meanwhile...): all or nothing means nothing
