@@ -1,4 +1,4 @@
-"""The `crm` command: init, create-admin, demo, worker, cron, plugins."""
+"""The `crm` command: init, create-admin, demo, seed, worker, cron, plugins."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def demo(port, no_serve):
     app = _app()
     init_database(app)
     with app.app_context():
-        users = seed_demo(app)
+        users = seed_demo(app, log=click.echo)
     click.echo("demo logins (password for all: %s):" % DEMO_PASSWORD)
     for username, role, where in users:
         click.echo(f"  {username:<14} {role:<16} {where}")
@@ -118,6 +118,46 @@ def demo(port, no_serve):
     app.config["REMEMBER_COOKIE_SECURE"] = False
     click.echo(f"serving on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
     app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(min=0), required=True, help="customers to add")
+@click.option("--shipments", type=click.IntRange(min=0), required=True, help="shipments to add")
+@click.option("--franchises", type=click.IntRange(min=1), default=12, show_default=True,
+              help="spread over the first K active franchises; missing ones are opened in new districts")
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="same seed, same data")
+@click.option("--days", type=click.IntRange(min=1), default=180, show_default=True,
+              help="shipments over the last N days")
+@click.option("--event-days", type=click.IntRange(min=0), default=None,
+              help="tracking histories for shipments of the last N days "
+                   "[default: all up to 1,000,000 shipments, else 14]")
+@click.option("--business-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="share of business (B) customers")
+def seed(customers, shipments, franchises, seed_value, days, event_days, business_share):
+    """Add generated customers, shipments and tracking histories (COPY on PostgreSQL).
+
+    A large load locks the domain tables until it commits (their indexes are rebuilt): run it on a database
+    nobody is using, e.g. for demos, tests and benchmarks.
+    """
+    from core import seeding
+
+    if event_days is None and shipments > 1_000_000:
+        event_days = 14
+    app = _app()
+    init_database(app)
+    started = time.perf_counter()
+    with app.app_context():
+        sites = seeding.ensure_franchises(franchises)
+        plan = seeding.Plan(customers=customers, shipments=shipments, seed=seed_value, days=days,
+                            event_days=event_days, business_share=business_share)
+        click.echo(f"seeding {customers:,} customers and {shipments:,} shipments into {len(sites)} franchises "
+                   f"({', '.join(s.code for s in sites[:6])}{' ...' if len(sites) > 6 else ''})")
+        report = seeding.seed(app, plan, sites, log=click.echo)
+    for table, rows in report.rows.items():
+        click.echo(f"  {table:<20} {rows:>12,} rows")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    click.echo(f"done in {time.perf_counter() - started:.1f} s")
 
 
 # --- jobs ----------------------------------------------------------------------------------------------
