@@ -49,6 +49,7 @@ class Customer(InFranchise, CustomFieldsMixin, Model):
     __table_args__ = (
         Index("ix_crm_customer_franchise_created", "franchise_id", "created_at"),
         Index("ix_crm_customer_created", "created_at"),
+        Index("ix_crm_customer_status_created", "status", "created_at"),
         Index("ix_crm_customer_franchise_phone", "franchise_id", "phone_hash"),
         Index("ix_crm_customer_phone", "phone_hash"),
         Index("ix_crm_customer_franchise_credit", "franchise_id", "credit_code"),

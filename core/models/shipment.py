@@ -45,7 +45,9 @@ class Shipment(InFranchise, CustomFieldsMixin, Model):
         Index("ix_crm_shipment_franchise_created", "franchise_id", "created_at"),
         Index("ix_crm_shipment_created", "created_at"),
         Index("ix_crm_shipment_customer_created", "customer_id", "created_at"),
-        Index("ix_crm_shipment_franchise_status", "franchise_id", "status"),
+        # a status filter sorted by date (lists of exceptions): HQ without, franchises with their franchise
+        Index("ix_crm_shipment_status_created", "status", "created_at"),
+        Index("ix_crm_shipment_franchise_status_created", "franchise_id", "status", "created_at"),
         Index("ix_crm_shipment_receiver_phone", "receiver_phone_hash"),
         Index("ix_crm_shipment_waybill", "waybill_no"),
     )

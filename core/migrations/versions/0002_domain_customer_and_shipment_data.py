@@ -54,6 +54,7 @@ def upgrade():
     )
     with op.batch_alter_table('crm_customer', schema=None) as batch_op:
         batch_op.create_index('ix_crm_customer_created', ['created_at'], unique=False)
+        batch_op.create_index('ix_crm_customer_status_created', ['status', 'created_at'], unique=False)
         batch_op.create_index('ix_crm_customer_franchise_created', ['franchise_id', 'created_at'], unique=False)
         batch_op.create_index('ix_crm_customer_franchise_credit', ['franchise_id', 'credit_code'], unique=False)
         batch_op.create_index('ix_crm_customer_franchise_external', ['franchise_id', 'external_id'], unique=False)
@@ -270,7 +271,8 @@ def upgrade():
         batch_op.create_index('ix_crm_shipment_created', ['created_at'], unique=False)
         batch_op.create_index('ix_crm_shipment_customer_created', ['customer_id', 'created_at'], unique=False)
         batch_op.create_index('ix_crm_shipment_franchise_created', ['franchise_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_crm_shipment_franchise_status', ['franchise_id', 'status'], unique=False)
+        batch_op.create_index('ix_crm_shipment_franchise_status_created', ['franchise_id', 'status', 'created_at'], unique=False)
+        batch_op.create_index('ix_crm_shipment_status_created', ['status', 'created_at'], unique=False)
         batch_op.create_index('ix_crm_shipment_receiver_phone', ['receiver_phone_hash'], unique=False)
         batch_op.create_index('ix_crm_shipment_waybill', ['waybill_no'], unique=False)
 
@@ -312,7 +314,8 @@ def downgrade():
     with op.batch_alter_table('crm_shipment', schema=None) as batch_op:
         batch_op.drop_index('ix_crm_shipment_waybill')
         batch_op.drop_index('ix_crm_shipment_receiver_phone')
-        batch_op.drop_index('ix_crm_shipment_franchise_status')
+        batch_op.drop_index('ix_crm_shipment_status_created')
+        batch_op.drop_index('ix_crm_shipment_franchise_status_created')
         batch_op.drop_index('ix_crm_shipment_franchise_created')
         batch_op.drop_index('ix_crm_shipment_customer_created')
         batch_op.drop_index('ix_crm_shipment_created')
@@ -362,6 +365,7 @@ def downgrade():
         batch_op.drop_index('ix_crm_customer_franchise_external')
         batch_op.drop_index('ix_crm_customer_franchise_credit')
         batch_op.drop_index('ix_crm_customer_franchise_created')
+        batch_op.drop_index('ix_crm_customer_status_created')
         batch_op.drop_index('ix_crm_customer_created')
 
     op.drop_table('crm_customer')
