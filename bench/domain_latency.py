@@ -1,7 +1,7 @@
 """Latency of the customer and shipment screens and APIs at scale, ours against stock Flask-AppBuilder.
 
     .venv/bin/python -m bench.domain_latency [--customers 1000000] [--shipments 10000000] [--franchises 200]
-                                             [--requests 30] [--warmup 3] [--explain] [--vacuum] [--try-fixes]
+                                             [--requests 30] [--warmup 3] [--explain] [--vacuum]
 
 Uses the database `crm_bench_domain` (CRM_BENCH_DOMAIN_DATABASE_URL overrides). When it does not hold the
 requested numbers of customers and shipments, the domain tables are emptied and filled by the same generator
@@ -159,6 +159,13 @@ def cases(app, client, headers, subject, shipment_status):
             check(response.json["result"])
         return go
 
+    def rest_lookup(phone, customer_id):
+        def go():
+            response = client.get("/api/v1/customer/lookup", query_string={"phone": phone}, headers=headers)
+            if response.status_code != 200 or [r["id"] for r in response.json["result"]] != [customer_id]:
+                raise SystemExit(f"lookup: {response.status_code} {response.get_data(as_text=True)[:300]}")
+        return go
+
     def html(path, marker=None):
         def go():
             response = client.get(path)
@@ -207,6 +214,8 @@ def cases(app, client, headers, subject, shipment_status):
              call=html(f"/stock_customers/show/{busy.id}")),
         dict(name="phone search REST, ours", key="p_rest", what="(col:phone_hash,opr:eq_hash,value:'<mobile>')",
              call=rest("/api/v1/customer/", phone_q, finds(subject["phone_customer"]))),
+        dict(name="phone lookup REST, ours", key="p_lookup", what="/api/v1/customer/lookup?phone=<mobile>",
+             call=rest_lookup(subject["phone"], subject["phone_customer"])),
         dict(name="phone search REST, stock (hash)", key="p_rest_stock",
              what="(col:phone_hash,opr:eq,value:'<blind index>')",
              call=rest("/api/v1/stock_customer/", stock_phone_q, finds(subject["phone_customer"]))),
@@ -280,8 +289,6 @@ def main(argv=None):
     parser.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) the domain tables first")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the SQL of our cases")
     parser.add_argument("--only", help="regular expression: run the cases whose name matches")
-    parser.add_argument("--try-fixes", action="store_true",
-                        help="patch this process with the changes proposed for core (bench/domain_plugin.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("flask_appbuilder", "core", "alembic", "flask_migrate"):
@@ -300,11 +307,6 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="crm-bench-domain-") as instance:
         app = make_app(url, instance, key)
         init_database(app)
-        patched = []
-        if args.try_fixes:
-            from bench.domain_plugin import apply_proposed_fixes
-
-            patched = apply_proposed_fixes(app)
         with app.app_context():
             data, _ = ensure_data(app, args.customers, args.shipments, args.franchises)
             if args.vacuum:
@@ -341,8 +343,6 @@ def main(argv=None):
               f"shipments status={args.shipment_status}: {status_rows:,}")
         print(f"          busiest customer #{subject['busy'].id} ({subject['busy_shipments']:,} shipments); "
               f"phone search finds customer #{subject['phone_customer']}; setup {setup:.1f} s")
-        for line in patched:
-            print(f"PATCHED:  {line} (--try-fixes)")
         print(f"method:   HQ user (HQ Admin), in-process Flask test client (session cookie for HTML, JWT for REST); "
               f"{args.warmup} warm-up then {args.requests} timed requests per case, interleaved, shuffled per round")
         print()
@@ -371,6 +371,7 @@ def main(argv=None):
             if p("c360_stock") is not None:
                 ratio_line("  [p95] ours / stock show page with related lists", p("c360"), p("c360_stock"))
         for key, stock, label in (("p_rest", "p_rest_stock", "phone search REST"),
+                                  ("p_lookup", "p_rest_stock", "phone lookup REST"),
                                   ("p_html", "p_html_stock", "phone search HTML")):
             if p(key) is None:
                 continue

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder.api import expose as api_expose
+from flask_appbuilder.api import protect, safe
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.security.sqla.models import User
-from flask_appbuilder.security.decorators import has_access
+from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -18,7 +20,7 @@ from core.customer360 import panels_for
 from core.extensions import db
 from core.models import Address, CommunicationRecord, Contact, Contract, Customer, Shipment, choices
 from core.models.statuses import status_label
-from core.privacy import PersonalDataError, may_unmask, personal_fields, unmask
+from core.privacy import PersonalDataError, may_unmask, personal_fields, search_hash, unmask
 from core.tenancy import ScopedInterface, current_scope, user_franchise
 from core.views.base import ScopedModelRestApi, ScopedModelView
 from core.views.labels import LABELS
@@ -204,6 +206,38 @@ class CustomerApi(DomainApi):
                       "industry", "created_at"]
     search_filter_overrides = {"phone_hash": [BlindIndexEquals]}
     base_order = ("created_at", "desc")
+
+    @api_expose("/lookup", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def lookup(self):
+        """Customers with this full phone number, found through the blind index (nothing is decrypted)
+        ---
+        get:
+          parameters:
+          - in: query
+            name: phone
+            schema:
+              type: string
+            required: true
+          responses:
+            200:
+              description: up to 20 customers in your franchises, masked
+            400:
+              description: not a phone number
+        """
+        digest = search_hash("phone", request.args.get("phone", ""))
+        if digest is None:
+            return self.response_400(message={"phone": [str(_l("not a valid mobile or landline number"))]})
+        query = select(Customer).where(Customer.phone_hash == digest).order_by(Customer.id).limit(20)
+        condition = self.datamodel.criterion()
+        if condition is not None:
+            query = query.where(condition)
+        found = db.session.scalars(query).all()
+        return self.response(200, result=[
+            {"id": c.id, "kind": c.kind, "name": c.display_name, "phone": c.phone_masked, "status": c.status,
+             "franchise_id": c.franchise_id, "merged_into_id": c.merged_into_id} for c in found])
 
 
 # --- contacts, addresses, contracts, communication records -----------------------------------------

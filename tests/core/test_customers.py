@@ -106,12 +106,18 @@ def test_search_by_full_phone_number_uses_the_blind_index(app, people, client_fo
     assert {r["id"] for r in found["result"]} == {people["zhang"], people["other"]}
     none = hq.get(f"/api/v1/customer/?q={phone_filter('13800000000')}", headers=api_headers("hq")).json
     assert none["count"] == 0
+    lookup = hq.get("/api/v1/customer/lookup?phone=138%201234%205678", headers=api_headers("hq")).json["result"]
+    assert {r["id"] for r in lookup} == {people["zhang"], people["other"]}
+    assert {r["phone"] for r in lookup} == {"138****5678"}
+    assert hq.get("/api/v1/customer/lookup?phone=12", headers=api_headers("hq")).status_code == 400
     page = hq.get(f"/customers/list/?_flt_0_phone_hash={PHONE}").get_data(as_text=True)
     assert "张**" in page and "优品旗舰店" not in page
     # an agent of A finds only A's customer with that number
     alice = client_for("alice")
     mine = alice.get(f"/api/v1/customer/?q={phone_filter(PHONE)}", headers=api_headers("alice")).json
     assert [r["id"] for r in mine["result"]] == [people["zhang"]]
+    looked_up = alice.get(f"/api/v1/customer/lookup?phone={PHONE}", headers=api_headers("alice")).json
+    assert [r["id"] for r in looked_up["result"]] == [people["zhang"]]
 
 
 def test_unmask_needs_the_permission_and_a_reason_and_is_audited(app, people, client_for, api_headers):
