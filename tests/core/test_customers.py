@@ -310,3 +310,12 @@ def test_forms_point_at_customers_by_id_without_listing_them(app, people, client
     with app.app_context():
         names = {c.name for c in db.session.scalars(select(Contact).where(Contact.name.in_(["吴一", "吴二"])))}
         assert names == {"吴二"}
+
+
+def test_lists_filter_by_franchise_with_a_drop_down_of_the_users_franchises(app, people, client_for, ids):
+    hq = client_for("hq")
+    page = hq.get(f"/customers/list/?_flt_0_franchise={ids['B']}").get_data(as_text=True)
+    assert "李*" in page and "张**" not in page
+    assert "Franchise A (A)" in page and "Franchise B (B)" in page  # the filter's options
+    agent_page = client_for("alice").get("/customers/list/").get_data(as_text=True)
+    assert "Franchise A (A)" in agent_page and "Franchise B (B)" not in agent_page
