@@ -509,7 +509,7 @@ class ImportPass:
             (_("Rows without problems"), self.valid), (_("Rows with problems"), self.invalid),
         ]
         if self.write:
-            summary += [(_("Created"), self.created), (_("Updated"), self.updated)]
+            summary += [(_("Rows created"), self.created), (_("Rows updated"), self.updated)]
         else:
             summary += [(_("Would create"), self.new), (_("Would update"), self.matched)]
         if self.table.ignored:

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 CUSTOMER_KINDS = {"B": _l("Business (B)"), "C": _l("Person (C)")}
 CUSTOMER_STATUSES = {"prospect": _l("Prospect"), "active": _l("Active"), "dormant": _l("Dormant"),
-                     "lost": _l("Lost"), "merged": _l("Merged")}
+                     "lost": _l("Churned"), "merged": _l("Merged")}
 SOURCE_CHANNELS = {"counter": _l("Counter"), "phone": _l("Phone"), "app": _l("App"),
                    "mini_program": _l("Mini-program"), "ecommerce": _l("E-commerce platform"),
                    "import": _l("Import"), "api": _l("API")}

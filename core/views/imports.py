@@ -192,7 +192,7 @@ def _status_texts() -> dict:
         "title": _("Import"), "file": _("File"), "entity": _("What"), "franchise": _("Franchise"),
         "status": _("Status"), "rows": _("Rows"), "valid": _("Rows without problems"),
         "invalid": _("Rows with problems"), "would_create": _("new:"), "would_update": _("updates:"),
-        "created": _("Created"), "updated": _("Updated"), "ignored": _("Ignored columns"),
+        "created": _("Rows created"), "updated": _("Rows updated"), "ignored": _("Ignored columns"),
         "has_problems": _("Some rows have problems. Correct the file and upload it again, or import only the "
                           "rows without problems."),
         "no_problems": _("The dry run found no problems. Nothing has been stored yet."),
