@@ -95,6 +95,9 @@ FAB_SECURITY_MANAGER_CLASS = "core.security.CrmSecurityManager"
 CRM_LIST_COUNT_CAP = int(_env("CRM_LIST_COUNT_CAP", "10000"))
 # Largest page an HTML list may show (FAB does not cap ?psize_ itself).
 CRM_LIST_MAX_PAGE_SIZE = 100
+# Seconds a process keeps every role's permissions (one query instead of one per menu item); a change made
+# in this process applies at once, other processes follow within this time. CRM_PERMISSION_CACHE_TTL.
+CRM_PERMISSION_CACHE_TTL = float(_env("CRM_PERMISSION_CACHE_TTL", "5"))
 # The network's local time zone: what staff type and read (the database stores UTC). CRM_TIMEZONE.
 CRM_TIMEZONE = _env("CRM_TIMEZONE", "Asia/Shanghai")
 # Largest Excel file an import accepts, bytes. CRM_IMPORT_MAX_BYTES.

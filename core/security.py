@@ -18,12 +18,13 @@ from flask_appbuilder.security.sqla.models import Permission, PermissionView, Ro
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-_cache: dict = {"at": 0.0, "pairs": None}
+# per security manager (one per app: tests run several apps on different databases in one process)
+_caches: dict[int, dict] = {}
 _lock = threading.Lock()
 
 
 def forget_permissions() -> None:
-    _cache["pairs"] = None
+    _caches.clear()
 
 
 @event.listens_for(Session, "after_flush")
@@ -42,12 +43,13 @@ class CrmSecurityManager(SecurityManager):
         if app.config.get("AUTH_RATE_LIMITED") and "SecurityApi" in app.blueprints:
             self.limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(app.blueprints["SecurityApi"])
 
-    def _role_pairs(self) -> dict[int, frozenset[tuple[str, str]]]:
-        """role id -> its (permission, view) pairs, read in one query and kept for the TTL."""
+    def _permissions(self) -> dict:
+        """{"pairs": role id -> its (permission, view) pairs, "public": the Public role's id}, read in one
+        query and kept for the TTL."""
         ttl = float(current_app.config.get("CRM_PERMISSION_CACHE_TTL", 5))
-        pairs = _cache["pairs"]
-        if pairs is not None and time.monotonic() - _cache["at"] < ttl:
-            return pairs
+        cache = _caches.get(id(self))
+        if cache is not None and time.monotonic() - cache["at"] < ttl:
+            return cache
         with _lock:
             rows = self.session.execute(
                 select(assoc_permissionview_role.c.role_id, Permission.name, ViewMenu.name)
@@ -59,23 +61,23 @@ class CrmSecurityManager(SecurityManager):
                 collected.setdefault(role_id, set()).add((permission, view))
             pairs = {role_id: frozenset(found) for role_id, found in collected.items()}
             public = self.session.scalar(select(Role.id).where(Role.name == self.auth_role_public))
-            _cache.update(pairs=pairs, public=public, at=time.monotonic())
-        return pairs
+            cache = _caches[id(self)] = {"pairs": pairs, "public": public, "at": time.monotonic()}
+        return cache
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids) -> bool:
-        pairs = self._role_pairs()
+        pairs = self._permissions()["pairs"]
         return any((permission_name, view_name) in pairs.get(role_id, ()) for role_id in role_ids)
 
     def find_roles_permission_view_menus(self, permission_name, role_ids):
         # FAB reads `.view_menu.name` of what this returns (the menu: one call for every item)
-        pairs = self._role_pairs()
+        pairs = self._permissions()["pairs"]
         names = {view for role_id in role_ids for permission, view in pairs.get(role_id, ())
                  if permission == permission_name}
         return [_Named(name) for name in sorted(names)]
 
     def is_item_public(self, permission_name, view_name) -> bool:
-        pairs = self._role_pairs()
-        return (permission_name, view_name) in pairs.get(_cache.get("public"), ())
+        cache = self._permissions()
+        return (permission_name, view_name) in cache["pairs"].get(cache["public"], ())
 
 
 class _Named:

@@ -71,3 +71,19 @@ def test_openapi_and_swagger_ui_are_served_without_cdn(app, client_for):
     dashboard = hq.get("/").get_data(as_text=True)
     assert "/crm-static/vendor/echarts/echarts.min.js" in dashboard
     assert hq.get("/crm-static/vendor/echarts/echarts.min.js").status_code == 200
+
+
+def test_a_permission_granted_or_taken_applies_at_once_despite_the_permission_cache(app, client_for):
+    agent = client_for("alice")
+    assert agent.get("/auditlogview/list/").status_code in (302, 403)  # agents do not read the audit log
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.find_role("Frontline Agent")
+        permission = sm.find_permission_view_menu("can_list", "AuditLogView")
+        sm.add_permission_role(role, permission)
+    try:
+        assert agent.get("/auditlogview/list/").status_code == 200
+    finally:
+        with app.app_context():
+            sm.del_permission_role(sm.find_role("Frontline Agent"), sm.find_permission_view_menu("can_list", "AuditLogView"))
+    assert agent.get("/auditlogview/list/").status_code in (302, 403)
