@@ -533,8 +533,10 @@ class ScopedModelRestApi(PerRequestAttributes, CustomFieldsViewMixin, ModelRestA
     def _load_and_save(self, schema, data, save, instance=None):
         """Load a JSON body through `schema`, check scope and custom values, save: the item or a 422."""
         try:
-            item = schema.load(data, instance=instance) if instance is not None else schema.load(data)
-            errors = self._write_errors(item)
+            # no flush while the new row is half built (a relation set by the load would flush it early)
+            with self.datamodel.session.no_autoflush:
+                item = schema.load(data, instance=instance) if instance is not None else schema.load(data)
+                errors = self._write_errors(item)
             if errors:
                 raise ValidationError(errors)
             save(item)
