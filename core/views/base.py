@@ -384,15 +384,19 @@ class ScopedModelView(PerRequestAttributes, CustomFieldsViewMixin, ModelView):
         )
 
         def rows():
-            for item in query.yield_per(1000):
-                values = []
-                for column in columns:
-                    value = self.datamodel._get_attr_value(item, column)
-                    formatter = formatters.get(column)
-                    if formatter is not None and formatter is not blank_if_none:
-                        value = formatter(value)
-                    values.append(_cell_value(value))
-                yield values
+            try:
+                for item in query.yield_per(1000):
+                    values = []
+                    for column in columns:
+                        value = self.datamodel._get_attr_value(item, column)
+                        formatter = formatters.get(column)
+                        if formatter is not None and formatter is not blank_if_none:
+                            value = formatter(value)
+                        values.append(_cell_value(value))
+                    yield values
+            finally:
+                # a streamed download outlives the request's teardown: end the read transaction here
+                self.datamodel.session.rollback()
 
         return labels, rows()
 
