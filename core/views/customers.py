@@ -9,10 +9,9 @@ from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.decorators import has_access, permission_name
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import SelectField, StringField
+from wtforms import SelectField
 from wtforms import validators as wtv
 
 from core import divisions
