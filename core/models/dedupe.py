@@ -10,14 +10,14 @@ from sqlalchemy.orm import relationship
 
 from core.clock import utcnow
 from core.models.customer import Customer
-from core.tenancy import Franchise
+from core.tenancy import InFranchise
 
 CANDIDATE_STATUSES = {"open": _l("Open"), "dismissed": _l("Not a duplicate"), "merged": _l("Merged")}
 REASONS = {"phone": _l("Same phone"), "credit_code": _l("Same credit code"),
            "name_district": _l("Similar name, same district")}
 
 
-class DuplicateCandidate(Model):
+class DuplicateCandidate(InFranchise, Model):
     """A pair of customers of one franchise that look like the same customer; a is always the lower id."""
 
     __tablename__ = "crm_duplicate_candidate"
@@ -32,8 +32,6 @@ class DuplicateCandidate(Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     customer_a_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     customer_a = relationship(Customer, foreign_keys=[customer_a_id])
     customer_b_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
@@ -51,7 +49,7 @@ class DuplicateCandidate(Model):
         return [r for r in (self.reasons or "").split(",") if r]
 
 
-class CustomerMerge(Model):
+class CustomerMerge(InFranchise, Model):
     """One merge: which rows moved from `merged` to `survivor`, and what undo needs to put back."""
 
     __tablename__ = "crm_customer_merge"
@@ -63,8 +61,6 @@ class CustomerMerge(Model):
     )
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     survivor_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)
     survivor = relationship(Customer, foreign_keys=[survivor_id])
     merged_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=False)

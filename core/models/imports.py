@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Large
 from sqlalchemy.orm import relationship
 
 from core.clock import utcnow
-from core.tenancy import Franchise
+from core.tenancy import InFranchise
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -28,14 +28,12 @@ IMPORT_STATUSES = {
 IMPORT_MODES = {"check": _l("Dry run only"), "all": _l("All rows"), "valid_only": _l("Valid rows only")}
 
 
-class ImportRun(Model):
+class ImportRun(InFranchise, Model):
     __tablename__ = "crm_import_run"
     __crm_label__ = _l("Import")
     __table_args__ = (Index("ix_crm_import_run_franchise_created", "franchise_id", "created_at"),)
 
     id = Column(Integer, primary_key=True)
-    franchise_id = Column(Integer, ForeignKey("crm_franchise.id"), nullable=False)
-    franchise = relationship(Franchise)
     entity = Column(String(32), nullable=False)  # a key of core.importing.templates.ENTITIES
     filename = Column(String(255), nullable=False)
     size_bytes = Column(Integer, nullable=False, default=0)

@@ -82,8 +82,7 @@ class DomainModelView(ScopedModelView):
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
         super().__init__(*args, **kwargs)
         formatters = {name: choice_formatter(options) for name, options in self.choice_fields.items()}
-        formatters.update({"district_code": district_formatter, "receiver_district_code": district_formatter,
-                           "status": (lambda v: status_label(v)) if model is Shipment else formatters.get("status")})
+        formatters.update({"district_code": district_formatter, "receiver_district_code": district_formatter})
         self.formatters_columns = {**self.formatters_columns,
                                    **{k: v for k, v in formatters.items() if v is not None}}
 

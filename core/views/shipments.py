@@ -73,6 +73,7 @@ class ShipmentView(DomainModelView):
                       "created_at", "promised_at", "external_order_id"]
     search_filter_overrides = {"receiver_phone_hash": [BlindIndexEquals]}
     choice_fields = {"service_product": choices.SERVICE_PRODUCTS}
+    formatters_columns = {"status": status_label}
     customer_required = False
     related_views = [TrackingEventView]
     add_form_extra_fields = edit_form_extra_fields = {"dest_franchise": _destination_select()}
