@@ -83,6 +83,11 @@ def seed_demo(app, log=lambda message: None) -> list[tuple[str, str, str]]:
             set_activation(name, enabled=True, user="demo")
     db.session.commit()
     _seed_business(app, franchises, log)
+    ids = [f.id for f in franchises.values()]
+    for lines in app.extensions["crm_plugins"].hook.crm_demo(app=app, franchise_ids=ids):
+        for line in lines or []:
+            log(line)
+    db.session.commit()
     return logins
 
 

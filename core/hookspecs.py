@@ -111,6 +111,30 @@ def crm_customer_erase(customer):
     """
 
 
+@hookspec
+def crm_demo(app, franchise_ids):
+    """`crm demo` ran core's demo data for `franchise_ids`: add this plugin's demo data (idempotent: a second
+    run keeps what exists) and start what the demo needs in this process (e.g. a local simulator).
+
+    Return lines to print for the person running the demo (or None).
+    """
+
+
+# --- Questions with one answer -----------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crm_send_message(franchise_id, customer_id, channel, template, params, purpose):
+    """Send a text message to a customer through the franchise's gateway: the first plugin that can answers.
+
+    `channel` is "sms" or "wechat", `template` a template code, `params` its values, `purpose` "service"
+    (about a parcel or ticket of theirs: contract necessity), "survey" or "marketing" (consent: a customer's
+    opt-out blocks these, domain.md 4). Returns {"status": "sent" | "queued" | "opted_out" |
+    "rate_limited" | "no_recipient" | "failed", "message_id": int | None, "detail": str}; None when no active
+    plugin sends messages. Call it inside a transaction: the message is logged in it and sent after commit.
+    """
+
+
 # --- Domain events (after commit, at least once, only where the plugin is active) ---------------------
 
 

@@ -1,4 +1,9 @@
-"""Per-franchise plugin settings, validated by the plugin's marshmallow schema (`crm_settings_schema`)."""
+"""Per-franchise plugin settings, validated by the plugin's marshmallow schema (`crm_settings_schema`).
+
+A field declared with `metadata={"secret": True}` (API keys, signing salts, tokens) is stored encrypted with
+the personal-data vault, read back in plaintext by `settings_for`, and never shown again in the form: a
+blank secret on save keeps the stored one.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, UniqueConstraint, se
 
 from core.extensions import db
 from core.lowcode.models import JSONValue
+from core.privacy import vault
 
 
 class PluginSettings(Model):
@@ -21,14 +27,22 @@ class PluginSettings(Model):
     values = Column(JSONValue, nullable=False, default=dict)
 
 
+def secret_fields(schema_class) -> set[str]:
+    if schema_class is None:
+        return set()
+    return {name for name, field in schema_class().fields.items() if field.metadata.get("secret")}
+
+
 def settings_for(registry, plugin: str, franchise_id: int) -> dict:
-    """The franchise's settings of a plugin: stored values over the schema's defaults."""
+    """The franchise's settings of a plugin: stored values (secrets decrypted) over the schema's defaults."""
     schema_class = registry.settings_schema(plugin)
     row = db.session.scalars(select(PluginSettings).where(
         PluginSettings.plugin == plugin, PluginSettings.franchise_id == franchise_id)).first()
     stored = dict(row.values) if row else {}
     if schema_class is None:
         return stored
+    for name in secret_fields(schema_class) & set(stored):
+        stored[name] = vault().decrypt(stored[name])
     defaults = {}
     for name, field in schema_class().fields.items():
         default = field.load_default
@@ -43,13 +57,22 @@ def save_settings(registry, plugin: str, franchise_id: int, raw: dict) -> tuple[
     if schema_class is None:
         return None, {"_schema": ["This plugin has no settings."]}
     schema = schema_class()
+    secrets = secret_fields(schema_class)
+    row = db.session.scalars(select(PluginSettings).where(
+        PluginSettings.plugin == plugin, PluginSettings.franchise_id == franchise_id)).first()
+    stored = dict(row.values) if row else {}
+    raw = dict(raw)
+    for name in secrets:
+        if raw.get(name) in (None, "") and stored.get(name):
+            raw[name] = vault().decrypt(stored[name])  # a blank secret keeps the stored one
     try:
         loaded = schema.load(raw)
     except ValidationError as err:
         return None, err.messages
     values = schema.dump(loaded)
-    row = db.session.scalars(select(PluginSettings).where(
-        PluginSettings.plugin == plugin, PluginSettings.franchise_id == franchise_id)).first()
+    for name in secrets:
+        if values.get(name):
+            values[name] = vault().encrypt(str(values[name]))
     if row is None:
         row = PluginSettings(plugin=plugin, franchise_id=franchise_id, values=values)
         db.session.add(row)

@@ -26,7 +26,8 @@ CONTRACT_STATUSES = {"draft": _l("Draft"), "active": _l("Active"), "expired": _l
 COMMUNICATION_CHANNELS = {"visit": _l("Visit"), "phone": _l("Phone"), "wechat": _l("WeChat"),
                           "email": _l("E-mail"), "meeting": _l("Meeting"), "other": _l("Other")}
 TRACKING_SOURCES = {"push": _l("Provider push"), "poll": _l("Provider poll"), "manual": _l("Entered by staff"),
-                    "import": _l("Import"), "demo": _l("Demo data")}
+                    "import": _l("Import"), "demo": _l("Demo data"),
+                    "inbox": _l("Matched from the inbox"), "replay": _l("Replayed payload")}
 
 
 def label(choices: dict, code) -> str:

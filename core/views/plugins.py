@@ -96,7 +96,12 @@ class PluginActivationView(BaseView):
                 flash(_("Settings saved."), "success")
                 return redirect(url_for(".settings", name=name, franchise_id=franchise_id))
             values = {**values, **raw}
-        form_fields = [(n, f, "Boolean" if isinstance(f, fields.Boolean) else "text")
+        form_fields = [(n, f, "Boolean" if isinstance(f, fields.Boolean)
+                        else "secret" if f.metadata.get("secret") else "text")
                        for n, f in schema_class().fields.items()]
+        # a stored secret never goes back to the browser: the form says whether one is set
+        secrets_set = {n for n, f, kind in form_fields if kind == "secret" and values.get(n)}
+        values = {n: v for n, v in values.items() if n not in secrets_set}
         return self.render_template("crm/plugin_settings.html", plugin=reg.plugins[name], franchise=franchise,
-                                    fields=form_fields, values=values, errors=errors)
+                                    fields=form_fields, values=values, errors=errors,
+                                    secrets_set=secrets_set)

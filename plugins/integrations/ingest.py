@@ -1,0 +1,243 @@
+"""Storing pushed tracking events: dedupe, match to shipments, status, exceptions and the inbox.
+
+Set-based on purpose (a push is on the hot path: ~1,000 a second): one query finds the shipments of every
+waybill in the batch together with the events they already have from this provider, then new events go in
+with one multi-row INSERT, the statuses with one UPDATE per shipment, exceptions with one INSERT ... ON
+CONFLICT DO NOTHING whose RETURNING rows are the ones to announce. Events already stored are filtered before
+the INSERT (not only by ON CONFLICT), so a resent trace does not burn the id sequence either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.clock import utcnow
+from core.events import emit
+from core.extensions import db
+from core.models import Shipment, TrackingEvent
+from core.models.statuses import EXCEPTION_STATUSES
+from plugins.integrations.inbox_models import ShipmentException, UnmatchedEvent
+from plugins.integrations.pushes import PushEvent
+
+SHIPMENTS = Shipment.__table__
+EVENTS = TrackingEvent.__table__
+EXCEPTIONS = ShipmentException.__table__
+UNMATCHED = UnmatchedEvent.__table__
+CHUNK = 1000
+# exceptions a later delivery settles by itself: not worth raising once the parcel is delivered
+SELF_SETTLING = frozenset({"FAILED_ATTEMPT", "DELAYED", "LOCKER_OVERDUE"})
+
+
+@dataclass
+class Known:
+    """A shipment the batch refers to, with the keys of the events it already has from this provider."""
+
+    id: int
+    franchise_id: int
+    carrier: str
+    waybill_no: str
+    status: str
+    status_at: dt.datetime | None
+    keys: set = field(default_factory=set)
+
+
+@dataclass
+class Plan:
+    franchise_id: int
+    provider: str
+    new: list = field(default_factory=list)          # (Known, PushEvent)
+    duplicate: int = 0
+    unmatched: list = field(default_factory=list)    # PushEvent
+    foreign: list = field(default_factory=list)      # waybills of another franchise
+    waybills: list = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.new) + self.duplicate + len(self.unmatched)
+
+    @property
+    def outcome(self) -> str:
+        if self.new:
+            return "accepted"
+        return "unmatched" if self.unmatched else "duplicate"
+
+    def summary(self) -> dict:
+        return {"accepted": len(self.new), "duplicates": self.duplicate, "unmatched": len(self.unmatched)}
+
+
+def _insert(table):
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _chunks(items, size=CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def find_shipments(provider: str, waybills, carriers: dict[str, str | None]) -> dict[str, list[Known]]:
+    """Shipments per waybill (any franchise), each with its known event keys from `provider`."""
+    found: dict[int, Known] = {}
+    for chunk in _chunks(sorted(waybills)):
+        rows = db.session.execute(
+            select(SHIPMENTS.c.id, SHIPMENTS.c.franchise_id, SHIPMENTS.c.carrier, SHIPMENTS.c.waybill_no,
+                   SHIPMENTS.c.status, SHIPMENTS.c.status_at, EVENTS.c.occurred_at, EVENTS.c.raw_code)
+            .select_from(SHIPMENTS.outerjoin(EVENTS, and_(EVENTS.c.shipment_id == SHIPMENTS.c.id,
+                                                         EVENTS.c.provider == provider)))
+            .where(SHIPMENTS.c.waybill_no.in_(chunk)))
+        for row in rows:
+            known = found.get(row.id)
+            if known is None:
+                known = found[row.id] = Known(row.id, row.franchise_id, row.carrier, row.waybill_no, row.status,
+                                              row.status_at)
+            if row.occurred_at is not None:
+                known.keys.add((row.occurred_at, row.raw_code))
+    by_waybill: dict[str, list[Known]] = {}
+    for known in found.values():
+        by_waybill.setdefault(known.waybill_no, []).append(known)
+    # one waybill number under several carriers: the push's carrier decides, when it names one we have
+    for waybill, candidates in by_waybill.items():
+        hint = (carriers.get(waybill) or "").upper()
+        if len(candidates) > 1 and hint:
+            by_waybill[waybill] = [k for k in candidates if k.carrier.upper() == hint] or candidates
+    return by_waybill
+
+
+def plan(franchise_id: int, provider: str, events: list[PushEvent]) -> Plan:
+    """Sort the batch into new, duplicate, unmatched and foreign events; writes nothing."""
+    result = Plan(franchise_id, provider)
+    carriers = {e.waybill_no: e.carrier for e in events}
+    result.waybills = list(dict.fromkeys(e.waybill_no for e in events))
+    shipments = find_shipments(provider, result.waybills, carriers)
+    seen = set()
+    for event in events:
+        candidates = shipments.get(event.waybill_no) or []
+        own = [k for k in candidates if k.franchise_id == franchise_id]
+        if not own:
+            if candidates:
+                result.foreign.append(event.waybill_no)
+            else:
+                result.unmatched.append(event)
+            continue
+        known = own[0]
+        key = (event.occurred_at, event.raw_code)
+        if key in known.keys or (known.id, key) in seen:
+            result.duplicate += 1
+            continue
+        seen.add((known.id, key))
+        result.new.append((known, event))
+    result.foreign = list(dict.fromkeys(result.foreign))
+    return result
+
+
+def apply(result: Plan, payload_id: int | None, source: str = "push", now: dt.datetime | None = None) -> int:
+    """Write a plan's events in the caller's transaction; returns how many events were stored."""
+    now = now or utcnow()
+    inserted = _insert_events(result, source, now)
+    _store_unmatched(result, payload_id, now)
+    if inserted:
+        settled = _update_statuses(result, inserted)
+        _raise_exceptions(result.franchise_id, inserted, settled, result.provider, now)
+    return len(inserted)
+
+
+def _insert_events(result: Plan, source: str, now) -> list[tuple[Known, PushEvent]]:
+    if not result.new:
+        return []
+    statement = (_insert(EVENTS).on_conflict_do_nothing(
+        index_elements=["shipment_id", "provider", "occurred_at", "raw_code"])
+        .returning(EVENTS.c.shipment_id, EVENTS.c.occurred_at, EVENTS.c.raw_code))
+    stored = set()
+    for chunk in _chunks(result.new):
+        rows = [{"franchise_id": result.franchise_id, "shipment_id": known.id, "occurred_at": e.occurred_at,
+                 "status": e.status, "provider": result.provider, "raw_code": e.raw_code, "raw_text": e.raw_text,
+                 "location": e.location, "source": source, "received_at": now} for known, e in chunk]
+        stored.update(tuple(row) for row in db.session.execute(statement, rows))
+    # a concurrent push may have stored some of them first: only ours count
+    return [(k, e) for k, e in result.new if (k.id, e.occurred_at, e.raw_code) in stored]
+
+
+def _update_statuses(result: Plan, inserted) -> set[int]:
+    """The shipment's status follows its newest event; returns ids of shipments now delivered."""
+    newest: dict[int, tuple[Known, PushEvent]] = {}
+    for known, event in inserted:
+        current = newest.get(known.id)
+        if current is None or event.occurred_at >= current[1].occurred_at:
+            newest[known.id] = (known, event)
+    changes = [(k, e) for k, e in newest.values() if k.status_at is None or e.occurred_at >= k.status_at]
+    if changes:
+        db.session.execute(
+            update(SHIPMENTS)
+            .where(SHIPMENTS.c.id == bindparam("sid"),
+                   or_(SHIPMENTS.c.status_at.is_(None), SHIPMENTS.c.status_at <= bindparam("at")))
+            .values(status=bindparam("st"), status_at=bindparam("at"),
+                    delivered_at=case((and_(bindparam("st") == "DELIVERED", SHIPMENTS.c.delivered_at.is_(None)),
+                                       bindparam("at")), else_=SHIPMENTS.c.delivered_at))
+            .execution_options(synchronize_session=False),
+            [{"sid": k.id, "st": e.status, "at": e.occurred_at} for k, e in changes])
+    for known, event in changes:
+        if event.status == "DELIVERED" and known.status != "DELIVERED":
+            emit("shipment.delivered", result.franchise_id, {
+                "shipment_id": known.id, "waybill_no": known.waybill_no,
+                "delivered_at": event.occurred_at.isoformat()})
+        known.status, known.status_at = event.status, event.occurred_at
+    return {k.id for k, _ in newest.values() if k.status == "DELIVERED"}
+
+
+def _raise_exceptions(franchise_id: int, inserted, delivered: set[int], provider: str, now) -> None:
+    """`shipment.exception` once per (shipment, exception kind), for new exception events."""
+    first: dict[tuple[int, str], tuple[Known, PushEvent]] = {}
+    for known, event in inserted:
+        if event.status not in EXCEPTION_STATUSES:
+            continue
+        if event.status in SELF_SETTLING and known.id in delivered:
+            continue
+        key = (known.id, event.status)
+        if key not in first or event.occurred_at < first[key][1].occurred_at:
+            first[key] = (known, event)
+    if first:
+        raise_exceptions(franchise_id, [
+            {"shipment_id": k.id, "kind": e.status, "occurred_at": e.occurred_at, "waybill_no": k.waybill_no,
+             "detail": (e.raw_text or "")[:255] or None} for k, e in first.values()], source="event",
+            provider=provider, now=now)
+
+
+def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider: str | None = None,
+                     now: dt.datetime | None = None) -> int:
+    """Record exception kinds and announce the ones not raised before; returns how many were new."""
+    now = now or utcnow()
+    statement = (_insert(EXCEPTIONS).on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
+                 .returning(EXCEPTIONS.c.shipment_id, EXCEPTIONS.c.kind))
+    by_key = {(r["shipment_id"], r["kind"]): r for r in rows}
+    raised = 0
+    for chunk in _chunks(rows):
+        values = [{"franchise_id": franchise_id, "shipment_id": r["shipment_id"], "kind": r["kind"],
+                   "occurred_at": r.get("occurred_at"), "raised_at": now, "source": source,
+                   "detail": r.get("detail")} for r in chunk]
+        for shipment_id, kind in db.session.execute(statement, values).all():
+            row = by_key[(shipment_id, kind)]
+            occurred = row.get("occurred_at")
+            emit("shipment.exception", franchise_id, {
+                "shipment_id": shipment_id, "waybill_no": row.get("waybill_no"), "kind": kind,
+                "occurred_at": occurred.isoformat() if occurred else None, "source": source,
+                "provider": provider, "detail": row.get("detail")})
+            raised += 1
+    return raised
+
+
+def _store_unmatched(result: Plan, payload_id: int | None, now) -> None:
+    if not result.unmatched:
+        return
+    statement = _insert(UNMATCHED).on_conflict_do_nothing(
+        index_elements=["franchise_id", "provider", "waybill_no", "occurred_at", "raw_code"])
+    for chunk in _chunks(result.unmatched):
+        db.session.execute(statement, [
+            {"franchise_id": result.franchise_id, "provider": result.provider, "carrier": e.carrier,
+             "waybill_no": e.waybill_no, "occurred_at": e.occurred_at, "status": e.status,
+             "raw_code": e.raw_code, "raw_text": e.raw_text, "location": e.location, "received_at": now,
+             "payload_id": payload_id} for e in chunk])
