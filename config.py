@@ -29,7 +29,9 @@ INSTANCE_PATH = str(Path(_env("CRM_INSTANCE_PATH", Path.cwd() / "instance")).res
 # Database URL (SQLAlchemy). PostgreSQL in production: postgresql+psycopg://user@host/db. CRM_DATABASE_URL.
 SQLALCHEMY_DATABASE_URI = _env("CRM_DATABASE_URL", f"sqlite:///{INSTANCE_PATH}/crm.db")
 SQLALCHEMY_TRACK_MODIFICATIONS = False
-SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+# A pre-ping costs a round trip on every request; without it, the first request on a connection the database
+# dropped (restart, failover) fails once and SQLAlchemy then renews the whole pool. CRM_DB_PRE_PING=1 turns it on.
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": _env_bool("CRM_DB_PRE_PING", False), "pool_recycle": 1800}
 
 # Redis for the job queue, the login rate limiter and caches. Unset = jobs run in-process after commit. REDIS_URL.
 REDIS_URL = _env("REDIS_URL")

@@ -182,9 +182,15 @@ def run_inline(ids) -> None:
 
 
 def redis_connection():
+    """The app's Redis client: one per app and URL, so its connection pool outlives a request (redis-py
+    resets the pool in a forked child by itself)."""
     from redis import Redis
 
-    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
+    url = current_app.config["REDIS_URL"]
+    clients = current_app.extensions.setdefault("crm_redis", {})
+    if url not in clients:
+        clients[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    return clients[url]
 
 
 def rq_queue(name: str, connection=None):

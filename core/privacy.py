@@ -55,17 +55,23 @@ class Vault:
     def encrypt(self, plaintext: str | None) -> str | None:
         if plaintext is None or plaintext == "":
             return None
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), None)
-        return _TOKEN_PREFIX + base64.b64encode(nonce + sealed).decode()
+        return self.seal(plaintext.encode())
 
     def decrypt(self, token: str | None) -> str | None:
         if not token:
             return None
+        return self.unseal(token).decode()
+
+    def seal(self, data: bytes) -> str:
+        """Encrypt bytes into a text token (what `encrypt` does for text)."""
+        nonce = os.urandom(12)
+        return _TOKEN_PREFIX + base64.b64encode(nonce + self._aead.encrypt(nonce, data, None)).decode()
+
+    def unseal(self, token: str) -> bytes:
         if not token.startswith(_TOKEN_PREFIX):
             raise ValueError("unknown encryption key generation")
         raw = base64.b64decode(token[len(_TOKEN_PREFIX):])
-        return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+        return self._aead.decrypt(raw[:12], raw[12:], None)
 
     def blind_index(self, kind: str, normalised: str | None) -> str | None:
         """A keyed hash of a normalised value: equal values give equal hashes, the hash reveals nothing."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from core.jobs import PeriodicJob
@@ -32,9 +33,7 @@ PERMISSIONS = {
 
 
 def add_views(appbuilder, category):
-    app = appbuilder.app
-    app.register_blueprint(endpoints.blueprint)
-    endpoints.exempt_from_csrf(app)
+    endpoints.install(current_app._get_current_object())  # views are added inside the factory's app context
     add_view(appbuilder, InboundPayloadView, "Inbound payloads", _l("Inbound payloads"), "fa-inbox")
     add_view(appbuilder, UnmatchedEventView, "Unmatched events", _l("Unmatched events"), "fa-question-circle")
     add_view(appbuilder, ShipmentExceptionView, "Shipment exceptions", _l("Shipment exceptions"),

@@ -10,9 +10,8 @@ from sqlalchemy import bindparam, delete, select, update
 
 from core.clock import utcnow
 from core.extensions import db
-from core.privacy import vault
 from plugins.integrations import endpoints, ingest
-from plugins.integrations.inbox_models import InboundPayload, UnmatchedEvent
+from plugins.integrations.inbox_models import InboundPayload, UnmatchedEvent, open_body
 from plugins.integrations.pushes import PushEvent, PushRejected, Request
 from plugins.integrations.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -63,7 +62,7 @@ def replay(payload: InboundPayload) -> dict:
         raise PushRejected(400, "unknown_provider", f"unknown provider {payload.provider!r}")
     headers = {name: value for name, value in ((TIMESTAMP_HEADER, payload.signed_timestamp),
                                                (SIGNATURE_HEADER, payload.signature)) if value}
-    body = vault().decrypt(payload.body_enc).encode()
+    body = open_body(payload.body_enc)
     if len(body) != payload.body_bytes:
         raise PushRejected(400, "truncated", "only the beginning of this refused payload was kept")
     push_request = Request(body, headers, time.time(), check_window=False)

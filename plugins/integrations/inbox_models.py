@@ -3,6 +3,8 @@ and the exceptions already raised per shipment (so each kind is raised once)."""
 
 from __future__ import annotations
 
+import zlib
+
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -10,6 +12,7 @@ from sqlalchemy.orm import relationship
 
 from core.clock import utcnow
 from core.models import Shipment
+from core.privacy import vault
 from core.tenancy import Franchise, InFranchise
 
 OUTCOMES = {
@@ -20,6 +23,15 @@ OUTCOMES = {
 }
 
 PROVIDERS = {"kuaidi100": "Kuaidi100 快递100", "kdniao": "Kdniao 快递鸟", "generic": _l("Generic signed JSON")}
+
+
+def seal_body(body: bytes) -> str:
+    """A payload as stored: compressed (Chinese JSON shrinks fourfold, less WAL per push), then encrypted."""
+    return vault().seal(zlib.compress(body, 1))
+
+
+def open_body(token: str) -> bytes:
+    return zlib.decompress(vault().unseal(token))
 
 
 class InboundPayload(Model):

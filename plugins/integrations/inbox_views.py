@@ -14,11 +14,12 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from core.models.statuses import status_label
-from core.privacy import mask_id_number, mask_phone, vault
+from core.privacy import mask_id_number, mask_phone
 from core.tenancy import ScopedInterface
 from core.views import ScopedModelView
 from plugins.integrations import inbox
-from plugins.integrations.inbox_models import OUTCOMES, PROVIDERS, InboundPayload, ShipmentException, UnmatchedEvent
+from plugins.integrations.inbox_models import (OUTCOMES, PROVIDERS, InboundPayload, ShipmentException,
+                                               UnmatchedEvent, open_body)
 from plugins.integrations.pushes import PushRejected
 
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -36,7 +37,8 @@ def readable_body(payload: InboundPayload) -> str:
     """The stored body as people read it: form fields decoded, JSON indented, personal data masked."""
     if not payload.body_enc:
         return ""
-    text = vault().decrypt(payload.body_enc)
+    raw = open_body(payload.body_enc)
+    text = raw.decode("utf-8", errors="replace")
     parts = [text]
     if payload.provider in ("kuaidi100", "kdniao"):
         try:
@@ -46,7 +48,7 @@ def readable_body(payload: InboundPayload) -> str:
     else:
         parts = [_indented(text)]
     shown = "\n\n".join(parts)
-    if len(payload.body_enc) and payload.body_bytes > len(text.encode()):
+    if payload.body_bytes > len(raw):
         shown += "\n\n" + _("(only the beginning was kept)")
     return mask_free_text(shown)
 

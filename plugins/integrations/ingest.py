@@ -74,6 +74,42 @@ def _insert(table):
     return dialect.insert(table)
 
 
+class _Statements:
+    """The hot path's statements, built once per database dialect: building them costs more than running."""
+
+    def __init__(self):
+        self.find = (
+            select(SHIPMENTS.c.id, SHIPMENTS.c.franchise_id, SHIPMENTS.c.carrier, SHIPMENTS.c.waybill_no,
+                   SHIPMENTS.c.status, SHIPMENTS.c.status_at, EVENTS.c.occurred_at, EVENTS.c.raw_code)
+            .select_from(SHIPMENTS.outerjoin(EVENTS, and_(EVENTS.c.shipment_id == SHIPMENTS.c.id,
+                                                         EVENTS.c.provider == bindparam("provider"))))
+            .where(SHIPMENTS.c.waybill_no.in_(bindparam("waybills", expanding=True))))
+        self.insert_events = (_insert(EVENTS).on_conflict_do_nothing(
+            index_elements=["shipment_id", "provider", "occurred_at", "raw_code"])
+            .returning(EVENTS.c.shipment_id, EVENTS.c.occurred_at, EVENTS.c.raw_code))
+        self.update_status = (
+            update(SHIPMENTS)
+            .where(SHIPMENTS.c.id == bindparam("sid"),
+                   or_(SHIPMENTS.c.status_at.is_(None), SHIPMENTS.c.status_at <= bindparam("at")))
+            .values(status=bindparam("st"), status_at=bindparam("at"),
+                    delivered_at=case((and_(bindparam("st") == "DELIVERED", SHIPMENTS.c.delivered_at.is_(None)),
+                                       bindparam("at")), else_=SHIPMENTS.c.delivered_at)))
+        self.insert_exceptions = (_insert(EXCEPTIONS).on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
+                                  .returning(EXCEPTIONS.c.shipment_id, EXCEPTIONS.c.kind))
+        self.insert_unmatched = _insert(UNMATCHED).on_conflict_do_nothing(
+            index_elements=["franchise_id", "provider", "waybill_no", "occurred_at", "raw_code"])
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def statements() -> _Statements:
+    name = db.engine.dialect.name
+    if name not in _statements:
+        _statements[name] = _Statements()
+    return _statements[name]
+
+
 def _chunks(items, size=CHUNK):
     items = list(items)
     for start in range(0, len(items), size):
@@ -84,12 +120,7 @@ def find_shipments(provider: str, waybills, carriers: dict[str, str | None]) -> 
     """Shipments per waybill (any franchise), each with its known event keys from `provider`."""
     found: dict[int, Known] = {}
     for chunk in _chunks(sorted(waybills)):
-        rows = db.session.execute(
-            select(SHIPMENTS.c.id, SHIPMENTS.c.franchise_id, SHIPMENTS.c.carrier, SHIPMENTS.c.waybill_no,
-                   SHIPMENTS.c.status, SHIPMENTS.c.status_at, EVENTS.c.occurred_at, EVENTS.c.raw_code)
-            .select_from(SHIPMENTS.outerjoin(EVENTS, and_(EVENTS.c.shipment_id == SHIPMENTS.c.id,
-                                                         EVENTS.c.provider == provider)))
-            .where(SHIPMENTS.c.waybill_no.in_(chunk)))
+        rows = db.session.execute(statements().find, {"provider": provider, "waybills": chunk})
         for row in rows:
             known = found.get(row.id)
             if known is None:
@@ -142,16 +173,15 @@ def apply(result: Plan, payload_id: int | None, source: str = "push", now: dt.da
     _store_unmatched(result, payload_id, now)
     if inserted:
         settled = _update_statuses(result, inserted)
-        _raise_exceptions(result.franchise_id, inserted, settled, result.provider, now)
+        raise_for_events(result.franchise_id, result.provider, [
+            (k.id, k.waybill_no, e.status, e.occurred_at, e.raw_text) for k, e in inserted], settled, now)
     return len(inserted)
 
 
 def _insert_events(result: Plan, source: str, now) -> list[tuple[Known, PushEvent]]:
     if not result.new:
         return []
-    statement = (_insert(EVENTS).on_conflict_do_nothing(
-        index_elements=["shipment_id", "provider", "occurred_at", "raw_code"])
-        .returning(EVENTS.c.shipment_id, EVENTS.c.occurred_at, EVENTS.c.raw_code))
+    statement = statements().insert_events
     stored = set()
     for chunk in _chunks(result.new):
         rows = [{"franchise_id": result.franchise_id, "shipment_id": known.id, "occurred_at": e.occurred_at,
@@ -171,15 +201,8 @@ def _update_statuses(result: Plan, inserted) -> set[int]:
             newest[known.id] = (known, event)
     changes = [(k, e) for k, e in newest.values() if k.status_at is None or e.occurred_at >= k.status_at]
     if changes:
-        db.session.execute(
-            update(SHIPMENTS)
-            .where(SHIPMENTS.c.id == bindparam("sid"),
-                   or_(SHIPMENTS.c.status_at.is_(None), SHIPMENTS.c.status_at <= bindparam("at")))
-            .values(status=bindparam("st"), status_at=bindparam("at"),
-                    delivered_at=case((and_(bindparam("st") == "DELIVERED", SHIPMENTS.c.delivered_at.is_(None)),
-                                       bindparam("at")), else_=SHIPMENTS.c.delivered_at))
-            .execution_options(synchronize_session=False),
-            [{"sid": k.id, "st": e.status, "at": e.occurred_at} for k, e in changes])
+        db.session.execute(statements().update_status,
+                           [{"sid": k.id, "st": e.status, "at": e.occurred_at} for k, e in changes])
     for known, event in changes:
         if event.status == "DELIVERED" and known.status != "DELIVERED":
             emit("shipment.delivered", result.franchise_id, {
@@ -189,30 +212,32 @@ def _update_statuses(result: Plan, inserted) -> set[int]:
     return {k.id for k, _ in newest.values() if k.status == "DELIVERED"}
 
 
-def _raise_exceptions(franchise_id: int, inserted, delivered: set[int], provider: str, now) -> None:
-    """`shipment.exception` once per (shipment, exception kind), for new exception events."""
-    first: dict[tuple[int, str], tuple[Known, PushEvent]] = {}
-    for known, event in inserted:
-        if event.status not in EXCEPTION_STATUSES:
+def raise_for_events(franchise_id: int, provider: str, items, delivered: set[int], now) -> None:
+    """`shipment.exception` once per (shipment, exception kind), for newly stored exception events.
+
+    `items` are (shipment id, waybill, status, occurred at, text); `delivered` the shipments delivered by now.
+    """
+    first: dict[tuple[int, str], tuple] = {}
+    for item in items:
+        shipment_id, _, status, occurred_at, _ = item
+        if status not in EXCEPTION_STATUSES or (status in SELF_SETTLING and shipment_id in delivered):
             continue
-        if event.status in SELF_SETTLING and known.id in delivered:
-            continue
-        key = (known.id, event.status)
-        if key not in first or event.occurred_at < first[key][1].occurred_at:
-            first[key] = (known, event)
+        key = (shipment_id, status)
+        if key not in first or occurred_at < first[key][3]:
+            first[key] = item
     if first:
         raise_exceptions(franchise_id, [
-            {"shipment_id": k.id, "kind": e.status, "occurred_at": e.occurred_at, "waybill_no": k.waybill_no,
-             "detail": (e.raw_text or "")[:255] or None} for k, e in first.values()], source="event",
-            provider=provider, now=now)
+            {"shipment_id": shipment_id, "kind": status, "occurred_at": occurred_at, "waybill_no": waybill,
+             "detail": (detail or "")[:255] or None}
+            for shipment_id, waybill, status, occurred_at, detail in first.values()],
+            source="event", provider=provider, now=now)
 
 
 def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider: str | None = None,
                      now: dt.datetime | None = None) -> int:
     """Record exception kinds and announce the ones not raised before; returns how many were new."""
     now = now or utcnow()
-    statement = (_insert(EXCEPTIONS).on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
-                 .returning(EXCEPTIONS.c.shipment_id, EXCEPTIONS.c.kind))
+    statement = statements().insert_exceptions
     by_key = {(r["shipment_id"], r["kind"]): r for r in rows}
     raised = 0
     for chunk in _chunks(rows):
@@ -233,8 +258,7 @@ def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider:
 def _store_unmatched(result: Plan, payload_id: int | None, now) -> None:
     if not result.unmatched:
         return
-    statement = _insert(UNMATCHED).on_conflict_do_nothing(
-        index_elements=["franchise_id", "provider", "waybill_no", "occurred_at", "raw_code"])
+    statement = statements().insert_unmatched
     for chunk in _chunks(result.unmatched):
         db.session.execute(statement, [
             {"franchise_id": result.franchise_id, "provider": result.provider, "carrier": e.carrier,

@@ -6,11 +6,14 @@ Nothing here touches the database: `parse()` turns a request body into `PushEven
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import json
+import re
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from typing import NamedTuple
+from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from core.models.statuses import STATUSES
@@ -19,8 +22,7 @@ from plugins.integrations import signing, tracking_codes
 WAYBILL_MAX = 32
 
 
-@dataclass(frozen=True)
-class PushEvent:
+class PushEvent(NamedTuple):  # a tuple: thousands are made per second
     waybill_no: str
     carrier: str | None
     occurred_at: dt.datetime  # naive UTC, as the database stores time
@@ -54,19 +56,39 @@ class Request:
 
 def local_to_utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
+        return value - zone.utcoffset(value)  # a wall-clock time of the zone
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _form(body: bytes) -> dict[str, str]:
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})|[\r\n]")
+
+
+def _unquote(raw: bytes) -> bytes:
+    """Percent-decoding of a form value, in C: a push's body is mostly %XX (Chinese text), and the stdlib's
+    Python loop over every escape costs more than the rest of the request. Quoted-printable decoding
+    (binascii) is the same transform with '=' for '%'; anything it would read differently takes the
+    stdlib's way."""
+    if b"%" not in raw and b"+" not in raw:
+        return raw
+    if _BAD_ESCAPE.search(raw):
+        return unquote_to_bytes(raw.replace(b"+", b" "))
+    return binascii.a2b_qp(raw.replace(b"=", b"=3D").replace(b"%", b"=").replace(b"+", b" "))
+
+
+def decode_form(body: bytes) -> dict[str, str]:
+    """application/x-www-form-urlencoded -> {name: value}; the same result as urllib's parse_qsl."""
+    fields = {}
     try:
-        text = body.decode("utf-8")
+        for pair in body.split(b"&"):
+            if not pair:
+                continue
+            name, equals, value = pair.partition(b"=")
+            if not equals:
+                raise PushRejected(400, "bad_form", "the body is not a form (application/x-www-form-urlencoded)")
+            fields[_unquote(name).decode("utf-8")] = _unquote(value).decode("utf-8")
     except UnicodeDecodeError:
         raise PushRejected(400, "bad_encoding", "the body is not UTF-8") from None
-    try:
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
-    except ValueError:
-        raise PushRejected(400, "bad_form", "the body is not a form (application/x-www-form-urlencoded)") from None
+    return fields
 
 
 def _json(text: str, field: str):
@@ -95,7 +117,7 @@ def _waybill(value, field: str) -> str:
 
 def _local_time(value, field: str, zone: ZoneInfo) -> dt.datetime:
     try:
-        return local_to_utc(dt.datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S"), zone)
+        return local_to_utc(dt.datetime.fromisoformat(str(value).strip()), zone)  # C-fast; takes "Y-m-d H:M:S"
     except ValueError:
         raise PushRejected(400, "bad_time", "not a time like 2024-09-20 08:04:24", field) from None
 
@@ -111,7 +133,7 @@ class Kuaidi100:
     name = "kuaidi100"
 
     def parse(self, request: Request, settings: dict, zone: ZoneInfo) -> list[PushEvent]:
-        form = _form(request.body)
+        form = decode_form(request.body)
         param = form.get("param")
         if not param:
             raise PushRejected(400, "missing_field", "required", "param")
@@ -158,7 +180,7 @@ class Kdniao:
     name = "kdniao"
 
     def parse(self, request: Request, settings: dict, zone: ZoneInfo) -> list[PushEvent]:
-        form = _form(request.body)
+        form = decode_form(request.body)
         data_text = form.get("RequestData")
         if not data_text:
             raise PushRejected(400, "missing_field", "required", "RequestData")
