@@ -134,3 +134,24 @@ CRM_CRON_TICK = float(_env("CRM_CRON_TICK", "5"))
 CRM_JOB_KEEP_DAYS = float(_env("CRM_JOB_KEEP_DAYS", "14"))
 # Prefix of RQ queue names, so several installations can share one Redis. CRM_QUEUE_PREFIX.
 CRM_QUEUE_PREFIX = _env("CRM_QUEUE_PREFIX", "crm")
+
+# --- Integrations plugin ---------------------------------------------------------------------------------
+# Largest tracking push body accepted, bytes (a 10,000-event bulk push is about 2 MB). CRM_PUSH_MAX_BYTES.
+CRM_PUSH_MAX_BYTES = int(_env("CRM_PUSH_MAX_BYTES", str(4 * 1024 * 1024)))
+# Most events in one push of the generic signed JSON format (the bulk path). CRM_PUSH_MAX_EVENTS.
+CRM_PUSH_MAX_EVENTS = int(_env("CRM_PUSH_MAX_EVENTS", "10000"))
+# Seconds a web process keeps franchise codes and integration settings for the push path (a changed salt
+# applies within this time). CRM_INTEGRATION_CACHE_TTL.
+CRM_INTEGRATION_CACHE_TTL = float(_env("CRM_INTEGRATION_CACHE_TTL", "10"))
+# Days received payloads and inbox events are kept. CRM_INBOX_KEEP_DAYS.
+CRM_INBOX_KEEP_DAYS = float(_env("CRM_INBOX_KEEP_DAYS", "30"))
+# Outbound webhooks: seconds to wait for the receiver (CRM_WEBHOOK_TIMEOUT), waits between tries in seconds
+# (CRM_WEBHOOK_BACKOFF, comma separated; then the delivery is failed), and whether URLs may point at loopback or
+# private addresses (CRM_WEBHOOK_ALLOW_PRIVATE; off in production: a webhook must not reach the intranet).
+CRM_WEBHOOK_TIMEOUT = float(_env("CRM_WEBHOOK_TIMEOUT", "10"))
+CRM_WEBHOOK_BACKOFF = [int(s) for s in _env("CRM_WEBHOOK_BACKOFF", "60,300,1800,7200,43200").split(",")]
+CRM_WEBHOOK_ALLOW_PRIVATE = _env_bool("CRM_WEBHOOK_ALLOW_PRIVATE", False)
+# Port of the local order-platform simulator `crm demo` starts (the demo shops pull from it).
+# CRM_ORDER_SIMULATOR_PORT.
+CRM_ORDER_SIMULATOR_PORT = int(_env("CRM_ORDER_SIMULATOR_PORT", "8790"))
+CRM_ORDER_PAGE_SIZE = int(_env("CRM_ORDER_PAGE_SIZE", "100"))  # orders per page asked of a platform

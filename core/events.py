@@ -9,6 +9,8 @@ receive `crm_domain_event`.
 
 from __future__ import annotations
 
+import uuid
+
 from core import jobs
 from core.plugins import registry
 
@@ -17,7 +19,9 @@ def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str 
     """Queue a domain event; it is delivered after the current transaction commits."""
     if not franchise_id:
         raise ValueError("a domain event belongs to a franchise")
-    return jobs.enqueue(deliver, event, franchise_id, payload or {}, queue=queue, franchise_id=franchise_id)
+    # an id per event: a redelivery carries the same one, two events alike in every field do not
+    payload = {**(payload or {}), "event_id": (payload or {}).get("event_id") or uuid.uuid4().hex}
+    return jobs.enqueue(deliver, event, franchise_id, payload, queue=queue, franchise_id=franchise_id)
 
 
 def deliver(event: str, franchise_id: int, payload: dict):

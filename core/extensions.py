@@ -1,5 +1,7 @@
 """Extension objects shared by the app factory and the models."""
 
+import os
+
 from flask import current_app
 from flask_appbuilder import Model
 from flask_appbuilder.utils.legacy import get_sqla_class
@@ -14,5 +16,6 @@ migrate = Migrate()
 def _version_locations(alembic_config):
     dirs = current_app.extensions.get("crm_migration_dirs")
     if dirs:
-        alembic_config.set_main_option("version_locations", " ".join(dirs))
+        # alembic.ini says `path_separator = os`: the directories are joined the way PATH is
+        alembic_config.set_main_option("version_locations", os.pathsep.join(dirs))
     return alembic_config

@@ -143,8 +143,12 @@ def crm_domain_event(event, franchise_id, payload):
     """A domain event happened in `franchise_id`: `event` is its name (e.g. "shipment.exception").
 
     Raised with `core.events.emit(event, franchise_id, payload)` inside a transaction and delivered after
-    it commits. May be delivered more than once: handlers must be idempotent.
+    it commits; the payload carries an `event_id`, the same on every delivery of one event. May be delivered
+    more than once: handlers must be idempotent.
 
+    The integrations plugin raises "shipment.exception" {shipment_id, waybill_no, kind (an exception status or
+    STALLED), occurred_at, source (event | watch), provider, detail} once per shipment and kind, and
+    "shipment.delivered" {shipment_id, waybill_no, delivered_at}.
     Core raises "customers.merged" {merge_id, survivor_id, merged_id} and "customers.merge_undone" (same
     keys). A merge already moves (and its undo moves back) the rows of every table with a foreign key to
     `crm_customer`, plugin tables included; handle these events for other data only, or set

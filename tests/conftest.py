@@ -68,10 +68,12 @@ def add_user(app, username, role_name, franchises=(), regions=()):
 
 
 @pytest.fixture(scope="module")
-def app(db_url, tmp_path_factory):
+def app(request, db_url, tmp_path_factory):
+    """The module's app; a test module may set `APP_SETTINGS = {...}` for settings of its own."""
     from core.tenancy import Franchise, Region
 
-    app = create_app(settings_for_tests(db_url, tmp_path_factory.mktemp("instance")))
+    extra = getattr(request.module, "APP_SETTINGS", {})
+    app = create_app(settings_for_tests(db_url, tmp_path_factory.mktemp("instance"), **extra))
     init_database(app)
     with app.app_context():
         r1, r2 = Region(code="R1", name="Region one"), Region(code="R2", name="Region two")

@@ -27,7 +27,7 @@ def crm_models():
 
 @hookimpl
 def crm_migration_dirs():
-    return [Path(__file__).parent / "migrations"]
+    return [Path(__file__).parent / "migrations" / "versions"]
 
 
 @hookimpl
@@ -66,6 +66,16 @@ def crm_domain_event(event, franchise_id, payload):
 def crm_send_message(franchise_id, customer_id, channel, template, params, purpose):
     return notify.send_message(franchise_id=franchise_id, customer_id=customer_id, channel=channel,
                                template=template, params=params, purpose=purpose)
+
+
+@hookimpl
+def crm_customer_data(customer):
+    return {"messages": notify.customer_messages(customer)}
+
+
+@hookimpl
+def crm_customer_erase(customer):
+    notify.erase_customer(customer)
 
 
 @hookimpl

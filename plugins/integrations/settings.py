@@ -32,8 +32,9 @@ class IntegrationSettings(Schema):
         "label": _l("Gateway URL (http backend)")})
     message_http_token = fields.String(load_default=None, validate=validate.Length(max=256), metadata={
         "secret": True, "label": _l("Gateway token (http backend)")})
-    messages_per_customer_per_day = fields.Integer(load_default=3, validate=validate.Range(min=0, max=100),
-                                                   metadata={"label": _l("Messages per customer per day")})
+    messages_per_customer_per_day = fields.Integer(load_default=3, validate=validate.Range(min=0, max=100), metadata={
+        "label": _l("Messages per customer per day"),
+        "description": _l("Counted over every purpose, service notices included; 0 = no limit.")})
 
 
 def current(franchise_id: int) -> dict:

@@ -28,6 +28,8 @@ from core.tenancy import Franchise
 from tests.conftest import ENCRYPTION_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
+# core's demo data alone: the plugins' demos (orders pulled by integrations...) are tested with the plugins
+APP_SETTINGS = {"CRM_DISABLED_PLUGINS": ["integrations"]}
 DEMO_CODES = sorted(HOME_DISTRICTS)
 
 
@@ -254,7 +256,8 @@ def test_identifiers_pass_their_checks():
 def crm(db_url, tmp_path_factory):
     env = {**os.environ, "CRM_DATABASE_URL": db_url, "CRM_EXTRA_PLUGINS": "tests.plugins.sample",
            "CRM_LOAD_ENTRYPOINTS": "0", "CRM_SECRET_KEY": "cli-secret", "CRM_ENCRYPTION_KEY": ENCRYPTION_KEY,
-           "CRM_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))}
+           "CRM_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+           "CRM_DISABLED_PLUGINS": ",".join(APP_SETTINGS["CRM_DISABLED_PLUGINS"])}
     env.pop("REDIS_URL", None)
 
     def run(*args):
