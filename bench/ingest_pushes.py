@@ -329,7 +329,7 @@ def trace_times(i: int) -> list[dt.datetime]:
 
 def fill(url: str, fid: int, pushes: int, bulk: int) -> tuple[list[int], list[int]]:
     """Shipments (push ones with their 9 known events; bulk ones without events) by COPY. Returns their ids."""
-    from plugins.integrations.tracking_codes import KUAIDI100
+    from plugins.integrations.inbound.codes import KUAIDI100
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with psycopg.connect(libpq_url(url)) as conn:

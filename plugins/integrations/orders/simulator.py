@@ -164,7 +164,8 @@ def _mask_tail(text: str, keep: int) -> str:
 def _render_taobao(order: SimOrder) -> dict:
     state, city, district = _taobao_area(order.district_code)
     trade = {"tid": int(order.order_id), "status": _STATUS["taobao"][order.stage],
-             "created": f"{to_beijing(order.created):{TOP_TIME}}", "modified": f"{to_beijing(order.modified):{TOP_TIME}}",
+             "created": f"{to_beijing(order.created):{TOP_TIME}}",
+             "modified": f"{to_beijing(order.modified):{TOP_TIME}}",
              "receiver_name": order.name[0] + "**", "receiver_mobile": order.phone[:3] + "********",
              "receiver_state": state, "receiver_city": city, "receiver_district": district,
              "receiver_address": _mask_tail(order.street, 4), "oaid": f"oaid-{order.order_id[-8:]}"}

@@ -186,7 +186,8 @@ def send_test(subscription: WebhookSubscription) -> WebhookDelivery:
     """A `webhook.test` delivery to check the receiver's URL and signature code (caller commits)."""
     delivery = WebhookDelivery(uid=str(uuid.uuid4()), subscription_id=subscription.id,
                                franchise_id=subscription.franchise_id, event=TEST_EVENT,
-                               idempotency_key=uuid.uuid4().hex, payload={"test": True, "subscription": subscription.name},
+                               idempotency_key=uuid.uuid4().hex,
+                               payload={"test": True, "subscription": subscription.name},
                                status="pending", attempts=0, next_attempt_at=utcnow(), history=[])
     db.session.add(delivery)
     _enqueue_send(delivery)

@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 import pytest
 
 from core.models.statuses import STATUSES
-from plugins.integrations import tracking_codes
-from plugins.integrations.pushes import PushRejected, decode_form
+from plugins.integrations.inbound import codes
+from plugins.integrations.inbound.pushes import PushRejected, decode_form
 from plugins.integrations.signing import hmac_signature, kdniao_sign, kuaidi100_sign, platform_sign, same
 
 ALPHABET = "abcXYZ019 _-.~!*'()=&%+/?#[]@,;:$\"{}\\\n\t快递签收【】：，。😀"
@@ -44,13 +44,13 @@ def test_a_body_that_is_not_a_form_or_not_utf8_is_refused():
 
 
 def test_provider_codes_map_onto_the_canonical_statuses():
-    assert tracking_codes.kuaidi100_status("501") == "HELD_AT_STATION"
-    assert tracking_codes.kuaidi100_status("", "签收") == "DELIVERED"
-    assert tracking_codes.kuaidi100_status("209") == "DAMAGED"
-    assert tracking_codes.kuaidi100_status("999") is None
-    assert tracking_codes.kdniao_status("412") == "LOCKER_OVERDUE"
-    assert tracking_codes.kdniao_status("404") == "REFUSED"
-    assert set(tracking_codes.KUAIDI100.values()) | set(tracking_codes.KDNIAO.values()) <= set(STATUSES)
+    assert codes.kuaidi100_status("501") == "HELD_AT_STATION"
+    assert codes.kuaidi100_status("", "签收") == "DELIVERED"
+    assert codes.kuaidi100_status("209") == "DAMAGED"
+    assert codes.kuaidi100_status("999") is None
+    assert codes.kdniao_status("412") == "LOCKER_OVERDUE"
+    assert codes.kdniao_status("404") == "REFUSED"
+    assert set(codes.KUAIDI100.values()) | set(codes.KDNIAO.values()) <= set(STATUSES)
 
 
 def test_signatures_follow_the_providers_recipes():

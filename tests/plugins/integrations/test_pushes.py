@@ -19,8 +19,8 @@ from core.models import Shipment, TrackingEvent
 from core.plugin_settings import PluginSettings, save_settings
 from core.plugins import set_activation
 from core.tenancy import EVERYTHING, scope_as
-from plugins.integrations import inbox, watch
-from plugins.integrations.inbox_models import InboundPayload, ShipmentException, UnmatchedEvent
+from plugins.integrations.inbound import inbox, watch
+from plugins.integrations.inbound.models import InboundPayload, ShipmentException, UnmatchedEvent
 from plugins.integrations.signing import signed_headers
 
 SALT = "salt-of-franchise-a"

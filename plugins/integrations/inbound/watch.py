@@ -12,7 +12,7 @@ from core.events import emit
 from core.extensions import db
 from core.models.statuses import TERMINAL_STATUSES
 from plugins.integrations import settings
-from plugins.integrations.ingest import EXCEPTIONS, SHIPMENTS, _insert
+from plugins.integrations.inbound.store import EXCEPTIONS, SHIPMENTS, _insert
 
 STALLED = "STALLED"
 DELAYED = "DELAYED"

@@ -20,8 +20,8 @@ from core.events import emit
 from core.extensions import db
 from core.models import Shipment, TrackingEvent
 from core.models.statuses import EXCEPTION_STATUSES
-from plugins.integrations.inbox_models import ShipmentException, UnmatchedEvent
-from plugins.integrations.pushes import PushEvent
+from plugins.integrations.inbound.models import ShipmentException, UnmatchedEvent
+from plugins.integrations.inbound.pushes import PushEvent
 
 SHIPMENTS = Shipment.__table__
 EVENTS = TrackingEvent.__table__

@@ -1,10 +1,10 @@
 """PostgreSQL's path for a push: the whole batch in one statement, then the commit.
 
-The portable path (`ingest.plan` + `ingest.apply`) takes five round trips per push; at a thousand pushes a
+The portable path (`store.plan` + `store.apply`) takes five round trips per push; at a thousand pushes a
 second with two sync workers the waits dominate. Here data-modifying CTEs find the shipments, refuse the
 batch if a waybill belongs to another franchise (every write is gated on it), store the new events, move
 the shipments' status, log the payload and park unknown waybills in the inbox, and return what Python must
-still announce. Exceptions and deliveries (a few pushes in a hundred) then go through `ingest`'s shared code
+still announce. Exceptions and deliveries (a few pushes in a hundred) then go through `store`'s shared code
 in the same transaction. Behaviour is the portable path's; the tests run both.
 """
 
@@ -18,8 +18,8 @@ from psycopg.rows import namedtuple_row
 from core.events import emit
 from core.extensions import db
 from core.models.statuses import EXCEPTION_STATUSES
-from plugins.integrations import ingest
-from plugins.integrations.pushes import PushEvent
+from plugins.integrations.inbound.store import raise_for_events
+from plugins.integrations.inbound.pushes import PushEvent
 
 _PUSH_SQL = """
 WITH ev AS (
@@ -132,6 +132,6 @@ def store(franchise_id: int, provider: str, events: list[PushEvent], log: dict, 
     exceptions = [r for r in rows if r.kind == "exception"]
     if exceptions:
         delivered = {r.id for r in exceptions if (moved[r.id].status if r.id in moved else r.before) == "DELIVERED"}
-        ingest.raise_for_events(franchise_id, provider, [
+        raise_for_events(franchise_id, provider, [
             (r.id, r.waybill_no, r.status, r.at, r.txt) for r in exceptions], delivered, log["received_at"])
     return {"accepted": counts.new, "duplicates": counts.duplicate, "unmatched": counts.unmatched}

@@ -6,9 +6,9 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from core.jobs import PeriodicJob
-from plugins.integrations import endpoints, inbox, watch
-from plugins.integrations.inbox_models import InboundPayload, ShipmentException, UnmatchedEvent
-from plugins.integrations.inbox_views import InboundPayloadView, ShipmentExceptionView, UnmatchedEventView
+from plugins.integrations.inbound import gateway, inbox, watch
+from plugins.integrations.inbound.models import InboundPayload, ShipmentException, UnmatchedEvent
+from plugins.integrations.inbound.views import InboundPayloadView, ShipmentExceptionView, UnmatchedEventView
 from plugins.integrations.menu import add_view
 
 MODELS = [InboundPayload, UnmatchedEvent, ShipmentException]
@@ -33,7 +33,7 @@ PERMISSIONS = {
 
 
 def add_views(appbuilder, category):
-    endpoints.install(current_app._get_current_object())  # views are added inside the factory's app context
+    gateway.install(current_app._get_current_object())  # views are added inside the factory's app context
     add_view(appbuilder, InboundPayloadView, "Inbound payloads", _l("Inbound payloads"), "fa-inbox")
     add_view(appbuilder, UnmatchedEventView, "Unmatched events", _l("Unmatched events"), "fa-question-circle")
     add_view(appbuilder, ShipmentExceptionView, "Shipment exceptions", _l("Shipment exceptions"),

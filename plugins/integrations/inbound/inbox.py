@@ -10,9 +10,9 @@ from sqlalchemy import bindparam, delete, select, update
 
 from core.clock import utcnow
 from core.extensions import db
-from plugins.integrations import endpoints, ingest
-from plugins.integrations.inbox_models import InboundPayload, UnmatchedEvent, open_body
-from plugins.integrations.pushes import PushEvent, PushRejected, Request
+from plugins.integrations.inbound import gateway, store
+from plugins.integrations.inbound.models import InboundPayload, UnmatchedEvent, open_body
+from plugins.integrations.inbound.pushes import PushEvent, PushRejected, Request
 from plugins.integrations.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 BATCH = 5000
@@ -20,7 +20,7 @@ BATCH = 5000
 
 def match_unmatched(franchise_id: int) -> int:
     """Periodic job body: store inbox events whose waybill the franchise now has; returns events matched."""
-    shipments, unmatched = ingest.SHIPMENTS, UnmatchedEvent.__table__
+    shipments, unmatched = store.SHIPMENTS, UnmatchedEvent.__table__
     matched = 0
     while True:
         rows = db.session.execute(
@@ -36,7 +36,7 @@ def match_unmatched(franchise_id: int) -> int:
             by_provider.setdefault(row.provider, []).append(PushEvent(
                 row.waybill_no, row.carrier, row.occurred_at, row.status, row.raw_code, row.raw_text, row.location))
         for provider, events in by_provider.items():
-            ingest.apply(ingest.plan(franchise_id, provider, events), None, source="inbox")
+            store.apply(store.plan(franchise_id, provider, events), None, source="inbox")
         now = utcnow()
         db.session.execute(
             update(unmatched).where(unmatched.c.id == bindparam("uid"))
@@ -57,7 +57,7 @@ def replay(payload: InboundPayload) -> dict:
         raise PushRejected(400, "no_franchise", "the payload named no known franchise: it cannot be replayed")
     if not payload.body_enc:
         raise PushRejected(400, "no_body", "the payload's body was not kept")
-    handler = endpoints.state()["providers"].get(payload.provider)
+    handler = gateway.state()["providers"].get(payload.provider)
     if handler is None:
         raise PushRejected(400, "unknown_provider", f"unknown provider {payload.provider!r}")
     headers = {name: value for name, value in ((TIMESTAMP_HEADER, payload.signed_timestamp),
@@ -66,12 +66,12 @@ def replay(payload: InboundPayload) -> dict:
     if len(body) != payload.body_bytes:
         raise PushRejected(400, "truncated", "only the beginning of this refused payload was kept")
     push_request = Request(body, headers, time.time(), check_window=False)
-    config = endpoints.franchise_settings(payload.franchise_id)
+    config = gateway.franchise_settings(payload.franchise_id)
     try:
-        return endpoints.process(handler, payload.franchise_id, config, push_request, replay_of=payload.id)[1]
+        return gateway.process(handler, payload.franchise_id, config, push_request, replay_of=payload.id)[1]
     except PushRejected as rejected:
         db.session.rollback()
-        endpoints.log_rejected(payload.provider, payload.franchise_id, push_request, rejected, None,
+        gateway.log_rejected(payload.provider, payload.franchise_id, push_request, rejected, None,
                                replay_of=payload.id)
         raise
 

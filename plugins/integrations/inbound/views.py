@@ -17,10 +17,10 @@ from core.models.statuses import status_label
 from core.privacy import mask_id_number, mask_phone
 from core.tenancy import ScopedInterface
 from core.views import ScopedModelView
-from plugins.integrations import inbox
-from plugins.integrations.inbox_models import (OUTCOMES, PROVIDERS, InboundPayload, ShipmentException,
+from plugins.integrations.inbound import inbox
+from plugins.integrations.inbound.models import (OUTCOMES, PROVIDERS, InboundPayload, ShipmentException,
                                                UnmatchedEvent, open_body)
-from plugins.integrations.pushes import PushRejected
+from plugins.integrations.inbound.pushes import PushRejected
 
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")

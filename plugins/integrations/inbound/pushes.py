@@ -17,7 +17,8 @@ from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from core.models.statuses import STATUSES
-from plugins.integrations import signing, tracking_codes
+from plugins.integrations import signing
+from plugins.integrations.inbound import codes
 
 WAYBILL_MAX = 32
 
@@ -154,11 +155,11 @@ class Kuaidi100:
                 raise PushRejected(400, "bad_format", "a trace item must be an object", field)
             code = str(item.get("statusCode") or "").strip()
             text = str(item.get("status") or "").strip()
-            status = tracking_codes.kuaidi100_status(code, text)
+            status = codes.kuaidi100_status(code, text)
             if status is None and index == 0:
                 # without resultv2 only the parcel's state is given: it describes the newest item
                 code = code or str(last.get("state") or "").strip()
-                status = tracking_codes.kuaidi100_status(code)
+                status = codes.kuaidi100_status(code)
             events.append(PushEvent(
                 waybill_no=waybill, carrier=carrier,
                 occurred_at=_local_time(item.get("time") or item.get("ftime"), f"{field}.time", zone),
@@ -211,10 +212,10 @@ class Kdniao:
                 if not isinstance(trace, dict):
                     raise PushRejected(400, "bad_format", "a trace must be an object", trace_field)
                 code = str(trace.get("Action") or "").strip()
-                status = tracking_codes.kdniao_status(code)
+                status = codes.kdniao_status(code)
                 if status is None and trace_index == len(traces) - 1:
                     code = code or str(item.get("StateEx") or item.get("State") or "").strip()
-                    status = tracking_codes.kdniao_status(code)
+                    status = codes.kdniao_status(code)
                 events.append(PushEvent(
                     waybill_no=waybill, carrier=carrier,
                     occurred_at=_local_time(trace.get("AcceptTime"), f"{trace_field}.AcceptTime", zone),

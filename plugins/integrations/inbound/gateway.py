@@ -2,8 +2,9 @@
 
 Machines call these, not people: no login, no session, no CSRF token; the provider's signature is the
 credential, and a WSGI gateway answers them before the admin shell's per-request machinery. Every request
-is logged (`InboundPayload`) with its outcome, a refusal with its reason, and answered in the provider's own reply format, never with a 500 for a bad payload. The hot path keeps
-per-process caches of the franchise codes and settings (`CRM_INTEGRATION_CACHE_TTL` seconds).
+is logged (`InboundPayload`) with its outcome, a refusal with its reason, and answered in the provider's own
+reply format, never with a 500 for a bad payload. The hot path keeps per-process caches of the franchise codes
+and settings (`CRM_INTEGRATION_CACHE_TTL` seconds).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from core.clock import utcnow
 from core.extensions import db
 from core.plugins import registry
 from core.tenancy import Franchise
-from plugins.integrations import ingest, ingest_pg, settings, signing
-from plugins.integrations.inbox_models import InboundPayload, seal_body
-from plugins.integrations.pushes import PushRejected, Request, providers
+from plugins.integrations import settings, signing
+from plugins.integrations.inbound import store, store_pg
+from plugins.integrations.inbound.models import InboundPayload, seal_body
+from plugins.integrations.inbound.pushes import PushRejected, Request, providers
 
 log = logging.getLogger(__name__)
 PAYLOADS = InboundPayload.__table__
@@ -164,7 +166,7 @@ def process(handler, franchise_id: int, config: dict, push_request: Request, rem
     values = _payload_values(handler.name, franchise_id, push_request, remote_addr, replay_of)
     source = "replay" if replay_of else "push"
     if db.engine.dialect.name == "postgresql":
-        summary = ingest_pg.store(franchise_id, handler.name, events, values, source)
+        summary = store_pg.store(franchise_id, handler.name, events, values, source)
         _refuse_foreign(summary.get("foreign"))
     else:
         summary = _store_portably(handler.name, franchise_id, events, values, source)
@@ -173,7 +175,7 @@ def process(handler, franchise_id: int, config: dict, push_request: Request, rem
 
 
 def _store_portably(provider: str, franchise_id: int, events, values: dict, source: str) -> dict:
-    plan = ingest.plan(franchise_id, provider, events)
+    plan = store.plan(franchise_id, provider, events)
     _refuse_foreign(plan.foreign)
     values.update(outcome=plan.outcome, http_status=200, waybill_no=(plan.waybills or [None])[0],
                   waybill_count=len(plan.waybills), events_total=plan.total, events_new=len(plan.new),
@@ -183,7 +185,7 @@ def _store_portably(provider: str, franchise_id: int, events, values: dict, sour
         payload_id = db.session.execute(LOG_RETURNING_ID, values).scalar_one()
     else:
         db.session.execute(LOG, values)
-    ingest.apply(plan, payload_id, source=source, now=values["received_at"])
+    store.apply(plan, payload_id, source=source, now=values["received_at"])
     return plan.summary()
 
 
