@@ -12,23 +12,9 @@ from core.models import Customer
 from core.plugin_settings import save_settings
 from core.plugins import registry
 from plugins.integrations.notify.models import Message
-from tests.plugins.integrations.test_webhooks import Receiver
 
 PHONE = "13812345678"
 
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_gateway_allowed(app):
-    app.config["CRM_WEBHOOK_ALLOW_PRIVATE"] = True  # the test gateway runs on 127.0.0.1
-    yield
-    app.config.pop("CRM_WEBHOOK_ALLOW_PRIVATE", None)
 
 
 def add_customer(app, franchise_id, name="王小明", phone=PHONE, opt_out=False) -> int:

@@ -1,5 +1,7 @@
-"""Integrations plugin schema: inbound payload log, inbox of unmatched events, raised shipment exceptions,
-e-commerce shops and orders, webhook subscriptions and deliveries, the message log.
+"""integrations plugin schema
+
+Inbound payload log, inbox of unmatched events, raised shipment exceptions, e-commerce shops and orders,
+webhook subscriptions and deliveries, the message log.
 
 Revision ID: 0001_integrations
 Revises: (its own branch; needs core's customer and shipment tables)
