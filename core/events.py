@@ -15,13 +15,16 @@ from core import jobs
 from core.plugins import registry
 
 
-def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str = "default"):
-    """Queue a domain event; it is delivered after the current transaction commits."""
+def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str = "default",
+         batched: bool = False):
+    """Queue a domain event; it is delivered after the current transaction commits (`batched`: by the next
+    relay round of `crm cron`, for emitters on a hot path; see `core.jobs.enqueue`)."""
     if not franchise_id:
         raise ValueError("a domain event belongs to a franchise")
     # an id per event: a redelivery carries the same one, two events alike in every field do not
     payload = {**(payload or {}), "event_id": (payload or {}).get("event_id") or uuid.uuid4().hex}
-    return jobs.enqueue(deliver, event, franchise_id, payload, queue=queue, franchise_id=franchise_id)
+    return jobs.enqueue(deliver, event, franchise_id, payload, queue=queue, franchise_id=franchise_id,
+                        batched=batched)
 
 
 def deliver(event: str, franchise_id: int, payload: dict):

@@ -126,11 +126,14 @@ def resolve(path: str) -> Callable:
 
 
 def enqueue(func, *args, queue: str = "default", franchise_id: int | None = None, user_id: int | None = None,
-            schedule_id: int | None = None, **kwargs) -> JobOutbox:
+            schedule_id: int | None = None, batched: bool = False, **kwargs) -> JobOutbox:
     """Add a job to the current transaction; it is relayed (or run in-process) once the transaction commits.
 
     `func` is a module-level function (or "module:function"); arguments must be JSON-serialisable. The job
-    runs with the scope of `franchise_id` (every franchise when None).
+    runs with the scope of `franchise_id` (every franchise when None). `batched=True` (high-volume emitters,
+    e.g. tracking pushes): with Redis, the row waits for `crm cron`'s next relay round, at most
+    `CRM_CRON_TICK` seconds, instead of a relay of its own after this commit; without Redis it runs after
+    commit as any other.
     """
     if queue not in QUEUES:
         raise ValueError(f"queue must be one of {QUEUES}")
@@ -138,15 +141,17 @@ def enqueue(func, *args, queue: str = "default", franchise_id: int | None = None
         user_id = getattr(current_user_obj(), "id", None)
     row = JobOutbox(func=dotted(func), args=list(args), kwargs=kwargs, queue=queue, franchise_id=franchise_id,
                     user_id=user_id, schedule_id=schedule_id)
+    row.batched = batched  # not a column: only this transaction's relay needs it
     db.session.add(row)
     return row
 
 
 @event.listens_for(Session, "after_flush")
 def _collect_new_jobs(session, flush_context):
-    new_ids = [obj.id for obj in session.new if isinstance(obj, JobOutbox)]
-    if new_ids:
-        session.info.setdefault("crm_new_jobs", []).extend(new_ids)
+    for obj in session.new:
+        if isinstance(obj, JobOutbox):
+            key = "crm_batched_jobs" if getattr(obj, "batched", False) else "crm_new_jobs"
+            session.info.setdefault(key, []).append(obj.id)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -154,20 +159,25 @@ def _forget_jobs(session, previous_transaction):
     # a rolled-back savepoint keeps the outer transaction's jobs; ids of its own rows are skipped at relay
     if not previous_transaction.nested:
         session.info.pop("crm_new_jobs", None)
+        session.info.pop("crm_batched_jobs", None)
 
 
 @event.listens_for(Session, "after_commit")
 def _relay_after_commit(session):
-    ids = session.info.pop("crm_new_jobs", None)
-    if not ids or not has_app_context():
+    ids = session.info.pop("crm_new_jobs", None) or []
+    batched = session.info.pop("crm_batched_jobs", None) or []
+    if not (ids or batched) or not has_app_context():
         return
     app = current_app._get_current_object()
+    redis = bool(app.config.get("REDIS_URL"))
+    if redis and not ids:
+        return  # `crm cron` relays the batched ones
     # A fresh app context gives a fresh session: the committing one can run no more SQL in this event.
     with app.app_context():
-        if app.config.get("REDIS_URL"):
+        if redis:
             relay(ids)
         else:
-            run_inline(ids)
+            run_inline(sorted(ids + batched))
 
 
 def run_inline(ids) -> None:

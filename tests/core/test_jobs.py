@@ -132,6 +132,22 @@ def test_jobs_enqueued_while_redis_is_down_are_delivered_when_it_is_back(queue_a
         assert [t.franchise_id for t in ticks] == [franchise]
 
 
+def test_a_batched_job_waits_for_the_cron_relay_round_and_others_go_at_once(queue_app):
+    franchise = queue_app.config["QA"]
+    with queue_app.app_context():
+        batched = jobs.enqueue("tests.plugins.sample:record_tick", franchise, franchise_id=franchise, batched=True)
+        direct = jobs.enqueue("tests.plugins.sample:record_tick", franchise, franchise_id=franchise)
+        db.session.commit()
+        batched_id, direct_id = batched.id, direct.id
+    assert job_row(queue_app, direct_id).status == "relayed"
+    assert job_row(queue_app, batched_id).status == "pending"  # no relay of its own after the commit
+    with queue_app.app_context():
+        assert jobs.relay_pending() == 1  # what every `crm cron` tick does
+    run_worker(queue_app)
+    assert job_row(queue_app, batched_id).status == "finished"
+    assert job_row(queue_app, direct_id).status == "finished"
+
+
 def test_a_failing_job_is_retried_then_shown_failed_with_its_error(queue_app, client_for_queue):
     with queue_app.app_context():
         job = jobs.enqueue("tests.plugins.sample:fail_always", franchise_id=queue_app.config["QA"])

@@ -28,6 +28,9 @@ EVENTS = TrackingEvent.__table__
 EXCEPTIONS = ShipmentException.__table__
 UNMATCHED = UnmatchedEvent.__table__
 CHUNK = 1000
+# pushes arrive by the thousand a second: their domain events go out with `crm cron`'s next relay round
+# (a few seconds) rather than with a relay of their own after each push's commit
+BATCHED = True
 # exceptions a later delivery settles by itself: not worth raising once the parcel is delivered
 SELF_SETTLING = frozenset({"FAILED_ATTEMPT", "DELAYED", "LOCKER_OVERDUE"})
 
@@ -207,7 +210,7 @@ def _update_statuses(result: Plan, inserted) -> set[int]:
         if event.status == "DELIVERED" and known.status != "DELIVERED":
             emit("shipment.delivered", result.franchise_id, {
                 "shipment_id": known.id, "waybill_no": known.waybill_no,
-                "delivered_at": event.occurred_at.isoformat()})
+                "delivered_at": event.occurred_at.isoformat()}, batched=BATCHED)
         known.status, known.status_at = event.status, event.occurred_at
     return {k.id for k, _ in newest.values() if k.status == "DELIVERED"}
 
@@ -230,11 +233,11 @@ def raise_for_events(franchise_id: int, provider: str, items, delivered: set[int
             {"shipment_id": shipment_id, "kind": status, "occurred_at": occurred_at, "waybill_no": waybill,
              "detail": (detail or "")[:255] or None}
             for shipment_id, waybill, status, occurred_at, detail in first.values()],
-            source="event", provider=provider, now=now)
+            source="event", provider=provider, now=now, batched=BATCHED)
 
 
 def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider: str | None = None,
-                     now: dt.datetime | None = None) -> int:
+                     now: dt.datetime | None = None, batched: bool = False) -> int:
     """Record exception kinds and announce the ones not raised before; returns how many were new."""
     now = now or utcnow()
     statement = statements().insert_exceptions
@@ -250,7 +253,7 @@ def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider:
             emit("shipment.exception", franchise_id, {
                 "shipment_id": shipment_id, "waybill_no": row.get("waybill_no"), "kind": kind,
                 "occurred_at": occurred.isoformat() if occurred else None, "source": source,
-                "provider": provider, "detail": row.get("detail")})
+                "provider": provider, "detail": row.get("detail")}, batched=batched)
             raised += 1
     return raised
 

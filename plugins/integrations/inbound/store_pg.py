@@ -18,7 +18,7 @@ from psycopg.rows import namedtuple_row
 from core.events import emit
 from core.extensions import db
 from core.models.statuses import EXCEPTION_STATUSES
-from plugins.integrations.inbound.store import raise_for_events
+from plugins.integrations.inbound.store import BATCHED, raise_for_events
 from plugins.integrations.inbound.pushes import PushEvent
 
 _PUSH_SQL = """
@@ -128,7 +128,7 @@ def store(franchise_id: int, provider: str, events: list[PushEvent], log: dict, 
     for row in moved.values():
         if row.status == "DELIVERED" and row.before != "DELIVERED":
             emit("shipment.delivered", franchise_id, {"shipment_id": row.id, "waybill_no": row.waybill_no,
-                                                      "delivered_at": row.at.isoformat()})
+                                                      "delivered_at": row.at.isoformat()}, batched=BATCHED)
     exceptions = [r for r in rows if r.kind == "exception"]
     if exceptions:
         delivered = {r.id for r in exceptions if (moved[r.id].status if r.id in moved else r.before) == "DELIVERED"}
