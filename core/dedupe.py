@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from core.clock import utcnow
-from core.extensions import db
+from core.extensions import db, dialect_insert
 from core.jobs import enqueue
 from core.models.customer import Customer
 from core.models.dedupe import DuplicateCandidate
@@ -266,14 +264,7 @@ class _CandidateWriter:
 
     def _insert(self, rows: list[dict]) -> None:
         # a scan after an import and the nightly one may meet on the same pair: the second insert yields
-        dialect = db.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement = postgresql_insert(DuplicateCandidate).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite_insert(DuplicateCandidate).on_conflict_do_nothing()
-        else:
-            statement = insert(DuplicateCandidate)
-        db.session.execute(statement, rows)
+        db.session.execute(dialect_insert(DuplicateCandidate).on_conflict_do_nothing(), rows)
 
 
 def _forget_unseen(franchise_id: int, started) -> int:

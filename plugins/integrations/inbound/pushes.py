@@ -10,7 +10,6 @@ import binascii
 import datetime as dt
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
@@ -296,7 +295,3 @@ class Generic:
 
 def providers(max_events: int) -> dict[str, object]:
     return {p.name: p for p in (Kuaidi100(), Kdniao(), Generic(max_events))}
-
-
-def now() -> float:
-    return time.time()

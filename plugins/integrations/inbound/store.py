@@ -13,11 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.clock import utcnow
 from core.events import emit
-from core.extensions import db
+from core.extensions import db, dialect_insert
 from core.models import Shipment, TrackingEvent
 from core.models.statuses import EXCEPTION_STATUSES
 from plugins.integrations.inbound.models import ShipmentException, UnmatchedEvent
@@ -72,11 +71,6 @@ class Plan:
         return {"accepted": len(self.new), "duplicates": self.duplicate, "unmatched": len(self.unmatched)}
 
 
-def _insert(table):
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 class _Statements:
     """The hot path's statements, built once per database dialect: building them costs more than running."""
 
@@ -87,7 +81,7 @@ class _Statements:
             .select_from(SHIPMENTS.outerjoin(EVENTS, and_(EVENTS.c.shipment_id == SHIPMENTS.c.id,
                                                          EVENTS.c.provider == bindparam("provider"))))
             .where(SHIPMENTS.c.waybill_no.in_(bindparam("waybills", expanding=True))))
-        self.insert_events = (_insert(EVENTS).on_conflict_do_nothing(
+        self.insert_events = (dialect_insert(EVENTS).on_conflict_do_nothing(
             index_elements=["shipment_id", "provider", "occurred_at", "raw_code"])
             .returning(EVENTS.c.shipment_id, EVENTS.c.occurred_at, EVENTS.c.raw_code))
         self.update_status = (
@@ -97,9 +91,9 @@ class _Statements:
             .values(status=bindparam("st"), status_at=bindparam("at"),
                     delivered_at=case((and_(bindparam("st") == "DELIVERED", SHIPMENTS.c.delivered_at.is_(None)),
                                        bindparam("at")), else_=SHIPMENTS.c.delivered_at)))
-        self.insert_exceptions = (_insert(EXCEPTIONS).on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
+        self.insert_exceptions = (dialect_insert(EXCEPTIONS).on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
                                   .returning(EXCEPTIONS.c.shipment_id, EXCEPTIONS.c.kind))
-        self.insert_unmatched = _insert(UNMATCHED).on_conflict_do_nothing(
+        self.insert_unmatched = dialect_insert(UNMATCHED).on_conflict_do_nothing(
             index_elements=["franchise_id", "provider", "waybill_no", "occurred_at", "raw_code"])
 
 
@@ -249,13 +243,19 @@ def raise_exceptions(franchise_id: int, rows: list[dict], source: str, provider:
                    "detail": r.get("detail")} for r in chunk]
         for shipment_id, kind in db.session.execute(statement, values).all():
             row = by_key[(shipment_id, kind)]
-            occurred = row.get("occurred_at")
-            emit("shipment.exception", franchise_id, {
-                "shipment_id": shipment_id, "waybill_no": row.get("waybill_no"), "kind": kind,
-                "occurred_at": occurred.isoformat() if occurred else None, "source": source,
-                "provider": provider, "detail": row.get("detail")}, batched=batched)
+            announce_exception(franchise_id, shipment_id, row.get("waybill_no"), kind, row.get("occurred_at"),
+                               source, provider, row.get("detail"), batched=batched)
             raised += 1
     return raised
+
+
+def announce_exception(franchise_id: int, shipment_id: int, waybill_no: str | None, kind: str, occurred_at,
+                       source: str, provider: str | None, detail: str | None, batched: bool = False) -> None:
+    """The `shipment.exception` domain event (its payload is documented in core/hookspecs.py)."""
+    emit("shipment.exception", franchise_id, {
+        "shipment_id": shipment_id, "waybill_no": waybill_no, "kind": kind,
+        "occurred_at": occurred_at.isoformat() if occurred_at else None, "source": source,
+        "provider": provider, "detail": detail}, batched=batched)
 
 
 def _store_unmatched(result: Plan, payload_id: int | None, now) -> None:

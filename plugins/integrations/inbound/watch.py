@@ -8,11 +8,10 @@ import datetime as dt
 from sqlalchemy import and_, exists, literal, select
 
 from core.clock import utcnow
-from core.events import emit
-from core.extensions import db
+from core.extensions import db, dialect_insert
 from core.models.statuses import TERMINAL_STATUSES
 from plugins.integrations import settings
-from plugins.integrations.inbound.store import EXCEPTIONS, SHIPMENTS, _insert
+from plugins.integrations.inbound.store import EXCEPTIONS, SHIPMENTS, announce_exception
 
 STALLED = "STALLED"
 DELAYED = "DELAYED"
@@ -37,7 +36,7 @@ def watch_shipments(franchise_id: int, now: dt.datetime | None = None) -> dict[s
         source = (select(literal(franchise_id), SHIPMENTS.c.id, literal(kind), moment, literal(now),
                          literal("watch"), literal(detail))
                   .where(watched, condition, ~already))
-        statement = (_insert(EXCEPTIONS)
+        statement = (dialect_insert(EXCEPTIONS)
                      .from_select(["franchise_id", "shipment_id", "kind", "occurred_at", "raised_at", "source",
                                    "detail"], source)
                      .on_conflict_do_nothing(index_elements=["shipment_id", "kind"])
@@ -46,10 +45,8 @@ def watch_shipments(franchise_id: int, now: dt.datetime | None = None) -> dict[s
         waybills = dict(db.session.execute(select(SHIPMENTS.c.id, SHIPMENTS.c.waybill_no).where(
             SHIPMENTS.c.id.in_([r.shipment_id for r in raised]))).all()) if raised else {}
         for row in raised:
-            emit("shipment.exception", franchise_id, {
-                "shipment_id": row.shipment_id, "waybill_no": waybills.get(row.shipment_id), "kind": kind,
-                "occurred_at": row.occurred_at.isoformat() if row.occurred_at else None, "source": "watch",
-                "provider": None, "detail": detail})
+            announce_exception(franchise_id, row.shipment_id, waybills.get(row.shipment_id), kind,
+                               row.occurred_at, "watch", None, detail)
         counts[kind] = len(raised)
     db.session.commit()
     return counts

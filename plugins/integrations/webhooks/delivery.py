@@ -14,13 +14,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, update
 
 from core import jobs
 from core.clock import utcnow
-from core.extensions import db
+from core.extensions import db, dialect_insert
 from plugins.integrations.signing import signed_headers
 from plugins.integrations.webhooks import http
 from plugins.integrations.webhooks.models import TEST_EVENT, WebhookDelivery, WebhookSubscription
@@ -67,13 +65,7 @@ def _add_delivery(subscription, event, payload, key) -> WebhookDelivery | None:
            "event": event, "idempotency_key": key, "payload": payload, "status": "pending", "attempts": 0,
            "next_attempt_at": utcnow(), "history": [], "created_at": utcnow()}
     # two workers may take the same event at once: the unique key lets the first insert win, the other yields
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql_insert(WebhookDelivery).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(WebhookDelivery).on_conflict_do_nothing()
-    else:
-        statement = insert(WebhookDelivery)
+    statement = dialect_insert(WebhookDelivery).on_conflict_do_nothing()
     inserted = db.session.execute(statement.values(row).returning(WebhookDelivery.id)).scalar()
     if inserted is None:
         return None
