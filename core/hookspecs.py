@@ -135,6 +135,19 @@ def crm_send_message(franchise_id, customer_id, channel, template, params, purpo
     """
 
 
+@hookspec(firstresult=True)
+def crm_customer_tier(franchise_id, customer_id):
+    """The customer's tier code ("A", "B", "C" ...) as the tiering plugin keeps it; None when no active plugin
+    knows. Tickets read it at intake for dispatch rules and SLA policies."""
+
+
+@hookspec(firstresult=True)
+def crm_ticket_sla_policy(ticket):
+    """The SLA policy (a `plugins.tickets` SlaPolicy of the ticket's franchise) that applies to `ticket`, when a
+    plugin decides it (e.g. by the customer's tier service level); None to let the policies' own conditions
+    choose."""
+
+
 # --- Domain events (after commit, at least once, only where the plugin is active) ---------------------
 
 

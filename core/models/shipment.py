@@ -63,6 +63,8 @@ class Shipment(InFranchise, CustomFieldsMixin, Model):
     service_product = Column(String(16), nullable=False, default="standard")
     weight_kg = Column(Numeric(10, 3))
     fee = Column(Numeric(10, 2))
+    # what the sender declared (保价): the ceiling of a claim without a special approval
+    declared_value = Column(Numeric(12, 2))
     receiver_name = Column(String(64))
     receiver_district_code = Column(String(6))
     receiver_phone_enc = encrypted_column("receiver_phone")
@@ -115,7 +117,7 @@ class Shipment(InFranchise, CustomFieldsMixin, Model):
             errors["service_product"] = str(_l("not one of: %(values)s", values=", ".join(choices.SERVICE_PRODUCTS)))
         if self.status not in STATUSES:
             errors["status"] = str(_l("not one of: %(values)s", values=", ".join(STATUSES)))
-        for field in ("weight_kg", "fee"):
+        for field in ("weight_kg", "fee", "declared_value"):
             value = getattr(self, field)
             if value is not None and Decimal(str(value)) < 0:
                 errors[field] = str(_l("cannot be negative"))

@@ -17,7 +17,7 @@ LABELS = {
     "contact_name": _l("Contact name"), "detail": _l("Street address"), "masked_address": _l("Address"),
     "is_default": _l("Default"), "province_code": _l("Province"), "city_code": _l("City"),
     "carrier": _l("Carrier"), "waybill_no": _l("Waybill number"), "dest_franchise": _l("Destination franchise"),
-    "service_product": _l("Service product"), "weight_kg": _l("Weight (kg)"), "fee": _l("Fee (CNY)"),
+    "service_product": _l("Service product"), "weight_kg": _l("Weight (kg)"), "fee": _l("Fee (CNY)"), "declared_value": _l("Declared value (CNY)"),
     "receiver_name": _l("Receiver"), "receiver_masked": _l("Receiver"), "receiver_phone": _l("Receiver phone"),
     "receiver_phone_hash": _l("Receiver phone"), "receiver_phone_masked": _l("Receiver phone"),
     "receiver_district_code": _l("Receiver district"), "receiver_area": _l("Receiver district"),

@@ -1,0 +1,12 @@
+"""The plugin's menu category: one name for permissions, a translated label for people."""
+
+from flask_babel import lazy_gettext as _l
+
+CATEGORY = "Tickets"
+CATEGORY_LABEL = _l("Tickets")
+CATEGORY_ICON = "fa-ticket"
+
+
+def add_view(appbuilder, view, name: str, label, icon: str) -> None:
+    appbuilder.add_view(view, name, label=label, icon=icon, category=CATEGORY, category_label=CATEGORY_LABEL,
+                        category_icon=CATEGORY_ICON)

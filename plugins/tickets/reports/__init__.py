@@ -1,0 +1,1 @@
+"""Ticket reports, dashboard widgets and the customer 360 panel."""
