@@ -943,7 +943,7 @@ class ContactImporter(_Importer):
 
 class ShipmentImporter(_Importer):
     model = Shipment
-    ATTRIBUTES = ("service_product", "weight_kg", "fee", "receiver_name", "receiver_district_code",
+    ATTRIBUTES = ("service_product", "weight_kg", "fee", "declared_value", "receiver_name", "receiver_district_code",
                   "external_order_id", "status", "created_at", "promised_at")
 
     def prepare(self, rows):

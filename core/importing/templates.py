@@ -368,6 +368,7 @@ SHIPMENT_COLUMNS = (
        help=_l("Empty: standard")),
     _c("weight_kg", "decimal", example="1.25"),
     _c("fee", "decimal", example="12"),
+    _c("declared_value", "decimal", example="300"),
     _c("receiver_name", max_length=64, mask="name", example="李四"),
     _c("receiver_phone", "phone", mask="phone", example="13700137000"),
     _c("receiver_district_code", "district", example="440106"),

@@ -61,14 +61,15 @@ class ShipmentView(DomainModelView):
     order_columns = ["created_at", "waybill_no", "status", "fee", "weight_kg"]
     base_order = ("created_at", "desc")
     show_columns = ["carrier", "waybill_no", "customer", "status", "status_at", "service_product", "weight_kg", "fee",
-                    "declared_value", "receiver_masked", "receiver_phone_masked", "receiver_area", "receiver_address_masked",
-                    "external_order_id", "franchise", "dest_franchise", "created_at", "promised_at", "delivered_at"]
-    add_columns = ["waybill_no", "customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name", "receiver_phone",
-                   "receiver_district_code", "receiver_address", "external_order_id", "dest_franchise",
-                   "created_at", "promised_at", "franchise"]
-    edit_columns = ["customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name", "receiver_phone",
-                    "receiver_district_code", "receiver_address", "external_order_id", "dest_franchise",
-                    "promised_at"]
+                    "declared_value", "receiver_masked", "receiver_phone_masked", "receiver_area",
+                    "receiver_address_masked", "external_order_id", "franchise", "dest_franchise", "created_at",
+                    "promised_at", "delivered_at"]
+    add_columns = ["waybill_no", "customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name",
+                   "receiver_phone", "receiver_district_code", "receiver_address", "external_order_id",
+                   "dest_franchise", "created_at", "promised_at", "franchise"]
+    edit_columns = ["customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name",
+                    "receiver_phone", "receiver_district_code", "receiver_address", "external_order_id",
+                    "dest_franchise", "promised_at"]
     search_columns = ["waybill_no", "status", "service_product", "customer_id", "franchise", "receiver_phone_hash",
                       "created_at", "promised_at", "external_order_id"]
     search_filter_overrides = {"receiver_phone_hash": [BlindIndexEquals]}
@@ -84,17 +85,17 @@ class ShipmentApi(DomainApi):
     resource_name = "shipment"
     datamodel = ScopedInterface(Shipment)
     masked_names = {"receiver_name": lambda item: item.receiver_masked}
-    list_columns = ["id", "carrier", "waybill_no", "customer.id", "status", "status_at", "service_product",
-                    "weight_kg", "fee", "declared_value", "receiver_name", "receiver_phone_enc", "receiver_district_code",
+    list_columns = ["id", "carrier", "waybill_no", "customer.id", "status", "status_at", "service_product", "weight_kg",
+                    "fee", "declared_value", "receiver_name", "receiver_phone_enc", "receiver_district_code",
                     "external_order_id", "franchise.id", "dest_franchise.id", "created_at", "promised_at",
                     "delivered_at", "custom"]
     show_columns = list_columns + ["receiver_address_enc"]
-    add_columns = ["carrier", "waybill_no", "customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name",
-                   "receiver_phone_enc", "receiver_district_code", "receiver_address_enc", "external_order_id",
-                   "dest_franchise", "created_at", "promised_at", "franchise", "custom"]
-    edit_columns = ["customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name", "receiver_phone_enc",
-                    "receiver_district_code", "receiver_address_enc", "external_order_id", "dest_franchise",
-                    "promised_at", "custom"]
+    add_columns = ["carrier", "waybill_no", "customer", "service_product", "weight_kg", "fee", "declared_value",
+                   "receiver_name", "receiver_phone_enc", "receiver_district_code", "receiver_address_enc",
+                   "external_order_id", "dest_franchise", "created_at", "promised_at", "franchise", "custom"]
+    edit_columns = ["customer", "service_product", "weight_kg", "fee", "declared_value", "receiver_name",
+                    "receiver_phone_enc", "receiver_district_code", "receiver_address_enc", "external_order_id",
+                    "dest_franchise", "promised_at", "custom"]
     order_columns = ["created_at", "waybill_no", "id"]
     search_columns = ["waybill_no", "status", "service_product", "customer_id", "franchise", "receiver_phone_hash",
                       "created_at", "external_order_id"]

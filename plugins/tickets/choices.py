@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from core.models.choices import label  # noqa: F401  (the one way to show a code: `choices.label(TYPES, code)`)
+
 TYPES = {"inquiry": _l("Inquiry (查件)"), "complaint": _l("Complaint (投诉)"), "claim": _l("Claim (理赔)"),
          "address_change": _l("Address change"), "exception": _l("Exception parcel (异常件)"), "other": _l("Other")}
 CATEGORIES = {"delay": _l("Delay (延误)"), "lost": _l("Lost or short (丢失短少)"), "damaged": _l("Damaged (损毁)"),

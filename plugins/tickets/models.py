@@ -27,17 +27,18 @@ class Ticket(InFranchise, CustomFieldsMixin, Model):
     __audited__ = True
     __audit_redact__ = {"reporter_name", "reporter_phone_enc", "reporter_phone_hash"}
     # the clocks and counters move with every event; the timeline records them, the audit log need not
-    __audit_ignore__ = {"first_response_due", "resolution_due", "sla_paused", "sla_state", "updated_at",
+    __audit_ignore__ = {"first_response_due", "resolution_due", "next_due_at", "sla_paused", "sla_state", "updated_at",
                         "last_customer_reply_at", "last_agent_reply_at", "escalation_level"}
     __personal_names__ = ("reporter_name",)
     # the parcel may belong to the other franchise of the route: naming it is not reaching into its data
     __open_references__ = ("shipment",)
     __table_args__ = (
-        # the queues: "my tickets" and "my team's unassigned", open ones sorted by due time
-        Index("ix_tk_ticket_assignee_open_due", "assignee_id", "is_open", "resolution_due"),
-        Index("ix_tk_ticket_team_open_due", "team_id", "is_open", "assignee_id", "resolution_due"),
+        # the queues: "my tickets" and "my team's unassigned", open ones sorted by the next due time
+        Index("ix_tk_ticket_assignee_open_due", "assignee_id", "is_open", "next_due_at"),
+        Index("ix_tk_ticket_team_open_due", "team_id", "is_open", "assignee_id", "next_due_at"),
         Index("ix_tk_ticket_franchise_created", "franchise_id", "created_at"),
-        Index("ix_tk_ticket_franchise_open_due", "franchise_id", "is_open", "resolution_due"),
+        # the SLA scan: running clocks of a franchise by their next due time
+        Index("ix_tk_ticket_franchise_open_due", "franchise_id", "is_open", "next_due_at"),
         Index("ix_tk_ticket_shipment", "shipment_id", "is_open"),
         Index("ix_tk_ticket_customer", "customer_id", "created_at"),
         Index("ix_tk_ticket_reporter_phone", "reporter_phone_hash"),
@@ -81,6 +82,9 @@ class Ticket(InFranchise, CustomFieldsMixin, Model):
     sla_policy = relationship("SlaPolicy")
     first_response_due = Column(DateTime)
     resolution_due = Column(DateTime)
+    # what the queues sort by: the first-response due until the first reply, then the resolution due;
+    # none while paused or done (those sort last)
+    next_due_at = Column(DateTime)
     sla_paused = Column(Boolean, nullable=False, default=False)
     sla_state = Column(String(10), nullable=False, default="ok")  # ok, warned, breached
     escalation_level = Column(Integer, nullable=False, default=0)
@@ -211,3 +215,9 @@ def open_ticket_for_shipment(session, shipment_id: int):
     query = (select(Ticket).where(Ticket.shipment_id == shipment_id, Ticket.is_open.is_(True))
              .order_by(Ticket.created_at, Ticket.id).limit(1))
     return session.scalars(query).first()
+
+
+# Ticket's relations name the team and the SLA policy by string: load their models with it, so mappers
+# configure whichever part is imported first
+from plugins.tickets.routing import models as _routing_models  # noqa: E402,F401
+from plugins.tickets.sla import models as _sla_models  # noqa: E402,F401

@@ -12,6 +12,7 @@ from core.clock import utcnow
 from core.errors import UserInputError
 from core.events import emit
 from core.extensions import db
+from core.tenancy import may_write
 from plugins.tickets import choices
 from plugins.tickets.models import Ticket, TicketEvent
 
@@ -37,6 +38,13 @@ def record(ticket: Ticket, kind: str, user=None, body: str | None = None, intern
     db.session.add(event)
     ticket.updated_at = event.at
     return event
+
+
+def require_owner(ticket: Ticket, field: str) -> None:
+    """An invited franchise works the ticket through notes and replies; its status, priority, team and
+    assignee stay the owner's to change."""
+    if not may_write(Ticket, ticket.franchise_id):
+        raise TicketError(field, _l("only the franchise that owns this ticket can change this"))
 
 
 def status_problem(ticket: Ticket, to: str, resolution_code: str | None = None) -> str | None:
@@ -132,7 +140,10 @@ def customer_reply(ticket: Ticket, body: str, channel: str | None = None) -> Tic
     """A message from the customer: it restarts a paused clock and may reopen a recently finished ticket."""
     from plugins.tickets.followup.service import reopen_window_open
 
-    event = record(ticket, "customer_reply", None, body=(body or "").strip(), internal=False,
+    body = (body or "").strip()
+    if not body:
+        raise TicketError("body", _l("required"))
+    event = record(ticket, "customer_reply", None, body=body, internal=False,
                    data={"channel": channel} if channel else None)
     ticket.last_customer_reply_at = event.at
     if ticket.status == "waiting":

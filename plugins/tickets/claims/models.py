@@ -62,6 +62,10 @@ class Claim(InFranchise, Model):
     def __repr__(self):
         return f"C{self.id:08d}" if self.id else ""
 
+    @property
+    def number(self) -> str:
+        return repr(self)
+
 
 class ClaimEvidence(InFranchise, Model):
     """A photo or document for a claim (packaging, weight slip, invoice), kept in the database."""
@@ -92,3 +96,14 @@ class ClaimApprovalLimit(InFranchise, Model):
     id = Column(Integer, primary_key=True)
     role_name = Column(String(64), nullable=False)
     max_amount = Column(Numeric(12, 2), nullable=False)
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        self.role_name = (self.role_name or "").strip()
+        if not self.role_name:
+            errors["role_name"] = str(_l("required"))
+        if self.max_amount is None:
+            errors["max_amount"] = str(_l("required"))
+        elif self.max_amount < 0:
+            errors["max_amount"] = str(_l("must be 0 or more"))
+        return errors

@@ -34,6 +34,28 @@ class CallbackRule(InFranchise, Model):
     resolution_codes = Column(JSON)
     delay_hours = Column(Integer, nullable=False, default=24)
 
+    def __repr__(self):
+        return self.name or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        from plugins.tickets import choices
+
+        errors = {}
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors["name"] = str(_l("required"))
+        if self.delay_hours is None or not 0 <= self.delay_hours <= 24 * 60:
+            errors["delay_hours"] = str(_l("between 0 and %(most)d hours", most=24 * 60))
+        for field, options in (("types", choices.TYPES), ("categories", choices.CATEGORIES),
+                               ("priorities", choices.PRIORITIES), ("resolution_codes", choices.RESOLUTION_CODES)):
+            values = getattr(self, field)
+            if values is None:
+                continue
+            unknown = [v for v in values if v not in options] if isinstance(values, list) else [values]
+            if unknown:
+                errors[field] = str(_l("not one of: %(values)s", values=", ".join(options)))
+        return errors
+
 
 class CallbackTask(InFranchise, Model):
     __tablename__ = "tk_callback"
@@ -47,6 +69,7 @@ class CallbackTask(InFranchise, Model):
     ticket_id = Column(Integer, ForeignKey("tk_ticket.id", ondelete="CASCADE"), nullable=False)
     ticket = relationship(Ticket, backref="callbacks")
     rule_id = Column(Integer, ForeignKey("tk_callback_rule.id", ondelete="SET NULL"), nullable=True)
+    rule = relationship(CallbackRule)
     customer_id = Column(Integer, ForeignKey("crm_customer.id"), nullable=True)
     customer = relationship(Customer)
     assignee_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True)
@@ -59,3 +82,6 @@ class CallbackTask(InFranchise, Model):
     call_record_url = Column(String(500))
     done_at = Column(DateTime)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    def __repr__(self):
+        return f"{self.ticket!r} {self.due_at:%Y-%m-%d %H:%M}" if self.due_at else ""

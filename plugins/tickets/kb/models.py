@@ -10,9 +10,26 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import relationship
 
 from core.clock import utcnow
-from core.tenancy import Franchise
+from core.extensions import db
+from core.tenancy import Franchise, assigned_franchise
+from plugins.tickets.kb.placeholders import placeholder_problem
 
 LANGUAGES = {"zh": "中文", "en": "English"}
+
+
+def split_keywords(text: str | None) -> list[str]:
+    """Comma separated words (ASCII or full-width comma), trimmed, lower case, without empties."""
+    return [word.strip().lower() for word in (text or "").replace("，", ",").split(",") if word.strip()]
+
+
+def _required(item, *names) -> dict[str, str]:
+    return {name: str(_l("required")) for name in names if not (getattr(item, name) or "").strip()}
+
+
+def _language_problem(item) -> dict[str, str]:
+    if item.language is not None and item.language not in LANGUAGES:  # none: the default
+        return {"language": str(_l("not one of: %(values)s", values=", ".join(LANGUAGES)))}
+    return {}
 
 
 class _SharedConfig:
@@ -59,6 +76,9 @@ class KbArticle(_SharedConfig, Model):
     def __repr__(self):
         return self.title or ""
 
+    def validation_errors(self) -> dict[str, str]:
+        return {**_required(self, "title", "body"), **_language_problem(self)}
+
 
 class CannedReply(_SharedConfig, Model):
     """A reply template: {customer_name}, {waybill_no}, {due_date}, {ticket_no}, {agent_name} are filled in."""
@@ -80,6 +100,21 @@ class CannedReply(_SharedConfig, Model):
     def __repr__(self):
         return self.title or ""
 
+    def validation_errors(self) -> dict[str, str]:
+        errors = {**_required(self, "title", "body"), **_language_problem(self)}
+        problem = placeholder_problem(self.body)
+        if problem:
+            errors["body"] = problem
+        team = self.team
+        if team is None and self.team_id is not None:
+            from plugins.tickets.routing.models import Team
+
+            team = db.session.get(Team, self.team_id)
+        if team is not None and team.franchise_id != assigned_franchise(self):
+            # a team's reply belongs to the team's franchise; HQ's shared replies are for every team
+            errors["team"] = str(_l("the team must belong to the reply's franchise"))
+        return errors
+
 
 class ReplyRule(_SharedConfig, Model):
     """Keywords (any of, comma separated) in incoming e-mail text that suggest a canned reply."""
@@ -96,3 +131,19 @@ class ReplyRule(_SharedConfig, Model):
     canned_reply = relationship(CannedReply)
     position = Column(Integer, nullable=False, default=100)
     active = Column(Boolean, nullable=False, default=True)
+
+    def __repr__(self):
+        return self.keywords or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        if not split_keywords(self.keywords):
+            errors["keywords"] = str(_l("required"))
+        canned = self.canned_reply
+        if canned is None and self.canned_reply_id is not None:
+            canned = db.session.get(CannedReply, self.canned_reply_id)
+        if canned is None:
+            errors["canned_reply"] = str(_l("required"))
+        elif canned.franchise_id is not None and canned.franchise_id != assigned_franchise(self):
+            errors["canned_reply"] = str(_l("the canned reply must be HQ's or the rule's franchise's"))
+        return errors

@@ -3,17 +3,40 @@ ticket to a team (first match wins)."""
 
 from __future__ import annotations
 
+import re
+
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import relationship
 
 from core.clock import utcnow
-from core.tenancy import InFranchise
+from core.extensions import db
+from core.tenancy import InFranchise, user_franchise
+from plugins.tickets import choices
 
 ASSIGNMENT_METHODS = {"round_robin": _l("Round robin"), "least_busy": _l("Least busy"),
                       "manual": _l("Manual (team queue only)")}
+# GB/T 2260: province (2 digits), city (4) or district (6)
+DISTRICT_PREFIX = re.compile(r"^\d{2}(\d{2}){0,2}$")
+
+
+def user_in_franchise(user_id, franchise_id) -> bool:
+    if user_id is None or franchise_id is None:
+        return False
+    with db.session.no_autoflush:  # a half-filled form row must not be written by the check
+        return db.session.scalar(select(user_franchise.c.user_id).where(
+            user_franchise.c.user_id == user_id, user_franchise.c.franchise_id == franchise_id)) is not None
+
+
+def _id_of(obj, fallback):
+    return obj.id if obj is not None else fallback
+
+
+def _franchise_of(row):
+    """The franchise a row is being put in (the relationship a form sets, else the column)."""
+    return _id_of(row.franchise, row.franchise_id)
 
 
 class Team(InFranchise, Model):
@@ -37,6 +60,22 @@ class Team(InFranchise, Model):
     def __repr__(self):
         return self.name or ""
 
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        franchise_id = _franchise_of(self)
+        if self.assignment not in ASSIGNMENT_METHODS:
+            errors["assignment"] = str(_l("not one of: %(values)s", values=", ".join(ASSIGNMENT_METHODS)))
+        if self.max_open_per_agent is not None and self.max_open_per_agent < 1:
+            errors["max_open_per_agent"] = str(_l("at least 1"))
+        lead_id = _id_of(self.lead, self.lead_id)
+        if lead_id is not None and not user_in_franchise(lead_id, franchise_id):
+            errors["lead"] = str(_l("%(user)s is not a user of this team's franchise",
+                                    user=self.lead or lead_id))
+        calendar = self.calendar
+        if calendar is not None and calendar.franchise_id != franchise_id:
+            errors["calendar"] = str(_l("the calendar belongs to another franchise"))
+        return errors
+
 
 class TeamMember(InFranchise, Model):
     __tablename__ = "tk_team_member"
@@ -59,6 +98,30 @@ class TeamMember(InFranchise, Model):
 
     def __repr__(self):
         return str(self.user) if self.user is not None else ""
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        team = self.team
+        if team is None:
+            return {"team": str(_l("required"))}
+        if _franchise_of(self) != team.franchise_id:
+            errors["team"] = str(_l("the team belongs to another franchise"))
+        user_id = _id_of(self.user, self.user_id)
+        if user_id is None:
+            errors["user"] = str(_l("required"))
+        elif not user_in_franchise(user_id, team.franchise_id):
+            errors["user"] = str(_l("%(user)s is not a user of the team's franchise", user=self.user or user_id))
+        elif self._duplicate(team.id, user_id):
+            errors["user"] = str(_l("already a member of this team"))
+        if self.max_open is not None and self.max_open < 1:
+            errors["max_open"] = str(_l("at least 1, or empty for the team's cap"))
+        return errors
+
+    def _duplicate(self, team_id, user_id) -> bool:
+        with db.session.no_autoflush:
+            return db.session.scalar(select(TeamMember.id).where(
+                TeamMember.team_id == team_id, TeamMember.user_id == user_id,
+                TeamMember.id != (self.id or 0))) is not None
 
 
 class DispatchRule(InFranchise, Model):
@@ -85,3 +148,26 @@ class DispatchRule(InFranchise, Model):
 
     def __repr__(self):
         return self.name or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        lists = (("types", choices.TYPES), ("categories", choices.CATEGORIES), ("priorities", choices.PRIORITIES),
+                 ("channels", choices.CHANNELS))
+        for name, allowed in lists:
+            unknown = [v for v in getattr(self, name) or [] if v not in allowed]
+            if unknown:
+                errors[name] = str(_l("unknown: %(values)s", values=", ".join(map(str, unknown))))
+        bad = [p for p in self.district_prefixes or [] if not DISTRICT_PREFIX.match(str(p))]
+        if bad:
+            errors["district_prefixes"] = str(_l("%(values)s: district prefixes are 2, 4 or 6 digits (GB/T 2260)",
+                                                 values=", ".join(map(str, bad))))
+        if any(not isinstance(t, str) or not t.strip() or len(t) > 8 for t in self.tiers or []):
+            errors["tiers"] = str(_l("tiers are short codes such as A, B, C"))
+        if self.set_priority and self.set_priority not in choices.PRIORITIES:
+            errors["set_priority"] = str(_l("not one of: %(values)s", values=", ".join(choices.PRIORITIES)))
+        team = self.team
+        if team is None:
+            errors["team"] = str(_l("required"))
+        elif team.franchise_id != _franchise_of(self):
+            errors["team"] = str(_l("the team belongs to another franchise"))
+        return errors

@@ -9,11 +9,30 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index
                         UniqueConstraint)
 from sqlalchemy.orm import relationship
 
+from core.clock import utcnow
 from core.tenancy import InFranchise
+from plugins.tickets import choices
 
 # Monday..Sunday; each a list of ["HH:MM", "HH:MM"] periods (lunch breaks are gaps between periods)
 DEFAULT_WEEK = {str(day): [["09:00", "12:00"], ["13:00", "18:00"]] for day in range(5)} | {"5": [], "6": []}
 DAY_KINDS = {"holiday": _l("Holiday (no work)"), "workday": _l("Make-up working day (调休)")}
+
+
+def _updated_at():
+    # every SLA configuration row carries it: the per-process cache compares (count, max(updated_at)) per
+    # table to notice an edit made by any process (sla/config.py)
+    return Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+def _list_problem(values, allowed) -> str | None:
+    if values is None:
+        return None
+    if not isinstance(values, list):
+        return str(_l("a list of codes"))
+    unknown = [str(v) for v in values if v not in allowed]
+    if unknown:
+        return str(_l("unknown: %(values)s", values=", ".join(unknown)))
+    return None
 
 
 class BusinessCalendar(InFranchise, Model):
@@ -28,9 +47,26 @@ class BusinessCalendar(InFranchise, Model):
     week = Column(JSON, nullable=False, default=lambda: dict(DEFAULT_WEEK))  # {"0": [["09:00","12:00"], ...]}
     # hours of a make-up working day (调休) when the day row names none: a normal weekday's
     is_default = Column(Boolean, nullable=False, default=False)
+    updated_at = _updated_at()
 
     def __repr__(self):
         return self.name or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        from plugins.tickets.sla.calendar import CalendarError, parse_week, zone_problem
+
+        errors = {}
+        if not (self.name or "").strip():
+            errors["name"] = str(_l("required"))
+        problem = zone_problem(self.timezone or "")
+        if problem:
+            errors["timezone"] = problem
+        try:
+            if not any(parse_week(self.week)):
+                errors["week"] = str(_l("the week has no working time: give at least one day's hours"))
+        except CalendarError as exc:
+            errors["week"] = str(exc)
+        return errors
 
 
 class CalendarDay(InFranchise, Model):
@@ -48,6 +84,28 @@ class CalendarDay(InFranchise, Model):
     kind = Column(String(8), nullable=False, default="holiday")
     hours = Column(JSON)  # a working day's periods; none = the Monday pattern
     name = Column(String(64))  # 国庆节, 春节调休 ...
+    updated_at = _updated_at()
+
+    def validation_errors(self) -> dict[str, str]:
+        from plugins.tickets.sla.calendar import CalendarError, parse_periods
+
+        errors = {}
+        if self.calendar_id is None and self.calendar is None:
+            errors["calendar"] = str(_l("required"))
+        elif self.calendar is not None and self.franchise_id is not None \
+                and self.calendar.franchise_id != self.franchise_id:
+            errors["calendar"] = str(_l("belongs to another franchise"))
+        if self.day is None:
+            errors["day"] = str(_l("required"))
+        if self.kind not in DAY_KINDS:
+            errors["kind"] = str(_l("not one of: %(values)s", values=", ".join(DAY_KINDS)))
+        try:
+            periods = parse_periods(self.hours)
+            if periods and self.kind == "holiday":
+                errors["hours"] = str(_l("a holiday has no working hours"))
+        except CalendarError as exc:
+            errors["hours"] = str(exc)
+        return errors
 
 
 class PeakSeason(InFranchise, Model):
@@ -63,6 +121,24 @@ class PeakSeason(InFranchise, Model):
     starts_at = Column(DateTime, nullable=False)
     ends_at = Column(DateTime, nullable=False)
     factor = Column(Numeric(4, 2), nullable=False, default=2)
+    updated_at = _updated_at()
+
+    def __repr__(self):
+        return self.name or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        if not (self.name or "").strip():
+            errors["name"] = str(_l("required"))
+        if self.starts_at is None:
+            errors["starts_at"] = str(_l("required"))
+        if self.ends_at is None:
+            errors["ends_at"] = str(_l("required"))
+        elif self.starts_at is not None and self.ends_at <= self.starts_at:
+            errors["ends_at"] = str(_l("must be after the start"))
+        if self.factor is None or not 0 < float(self.factor) <= 10:
+            errors["factor"] = str(_l("a number above 0 and at most 10 (2 = twice the time)"))
+        return errors
 
 
 class SlaPolicy(InFranchise, Model):
@@ -92,6 +168,34 @@ class SlaPolicy(InFranchise, Model):
     escalate_to_team_id = Column(Integer, ForeignKey("tk_team.id"), nullable=True)
     escalate_to_team = relationship("Team")
     notify_lead = Column(Boolean, nullable=False, default=True)
+    updated_at = _updated_at()
 
     def __repr__(self):
         return self.name or ""
+
+    def validation_errors(self) -> dict[str, str]:
+        errors = {}
+        if not (self.name or "").strip():
+            errors["name"] = str(_l("required"))
+        for name, allowed in (("types", choices.TYPES), ("priorities", choices.PRIORITIES),
+                              ("channels", choices.CHANNELS)):
+            problem = _list_problem(getattr(self, name), allowed)
+            if problem:
+                errors[name] = problem
+        if self.tiers is not None and (not isinstance(self.tiers, list)
+                                       or any(not str(t).strip() or len(str(t)) > 8 for t in self.tiers)):
+            errors["tiers"] = str(_l("tier codes of at most 8 characters, separated by commas"))
+        for name in ("first_response_minutes", "resolution_minutes"):
+            value = getattr(self, name)
+            if value is None or value <= 0:
+                errors[name] = str(_l("a number of minutes above 0"))
+        if not errors.get("first_response_minutes") and not errors.get("resolution_minutes") \
+                and self.resolution_minutes < self.first_response_minutes:
+            errors["resolution_minutes"] = str(_l("cannot be shorter than the first-response target"))
+        if self.warn_before_minutes is None or self.warn_before_minutes < 0:
+            errors["warn_before_minutes"] = str(_l("a number of minutes, 0 or more"))
+        for name in ("calendar", "escalate_to_team"):
+            related = getattr(self, name)
+            if related is not None and self.franchise_id is not None and related.franchise_id != self.franchise_id:
+                errors[name] = str(_l("belongs to another franchise"))
+        return errors

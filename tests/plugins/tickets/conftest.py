@@ -10,6 +10,7 @@ import pytest
 from core.extensions import db
 from core.models import Customer, Shipment
 from core.plugins import set_activation
+from plugins.tickets.choices import OPEN_STATUSES
 from plugins.tickets.models import Ticket, TicketEvent
 
 _serial = itertools.count(1)
@@ -41,6 +42,10 @@ def make_shipment(franchise_id: int, customer=None, waybill_no: str | None = Non
 def make_ticket(franchise_id: int, subject: str = "查件", created_at=None, **values) -> Ticket:
     """A ticket row with its "created" timeline line, without dispatch or SLA (tests of those call them)."""
     ticket = Ticket(franchise_id=franchise_id, subject=subject, **values)
+    if "next_due_at" not in values and values.get("status", "new") in OPEN_STATUSES and not values.get("sla_paused"):
+        # what sla.clock.refresh would keep: the due time the ticket races now
+        ticket.next_due_at = (ticket.first_response_due if ticket.first_responded_at is None
+                              and ticket.first_response_due is not None else ticket.resolution_due)
     if created_at is not None:
         ticket.created_at = ticket.updated_at = created_at
     db.session.add(ticket)
