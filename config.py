@@ -155,3 +155,7 @@ CRM_WEBHOOK_ALLOW_PRIVATE = _env_bool("CRM_WEBHOOK_ALLOW_PRIVATE", False)
 # CRM_ORDER_SIMULATOR_PORT.
 CRM_ORDER_SIMULATOR_PORT = int(_env("CRM_ORDER_SIMULATOR_PORT", "8790"))
 CRM_ORDER_PAGE_SIZE = int(_env("CRM_ORDER_PAGE_SIZE", "100"))  # orders per page asked of a platform
+# Tickets: the agents' queues count at most this many tickets ("1000+") (CRM_QUEUE_COUNT_CAP); seconds a process
+# keeps a franchise's dispatch rules (CRM_TICKET_RULES_TTL; an edit in the same process applies at once).
+CRM_QUEUE_COUNT_CAP = int(_env("CRM_QUEUE_COUNT_CAP", "1000"))
+CRM_TICKET_RULES_TTL = float(_env("CRM_TICKET_RULES_TTL", "30"))

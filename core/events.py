@@ -27,6 +27,16 @@ def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str 
                         batched=batched)
 
 
+def emit_many(event: str, franchise_id: int, payloads: list[dict], queue: str = "default") -> int:
+    """Queue one event per payload in one multi-row INSERT (for set-based jobs that announce thousands);
+    delivered as `batched=True` events are. A payload's own `event_id` is kept (a repeat is then recognisable)."""
+    if not franchise_id:
+        raise ValueError("a domain event belongs to a franchise")
+    args = [[event, franchise_id, {**payload, "event_id": payload.get("event_id") or uuid.uuid4().hex}]
+            for payload in payloads]
+    return jobs.enqueue_many(deliver, args, queue=queue, franchise_id=franchise_id)
+
+
 def deliver(event: str, franchise_id: int, payload: dict):
     """Job body: call `crm_domain_event` on the plugins active in the franchise."""
     caller = registry().hook_for_franchise("crm_domain_event", franchise_id)

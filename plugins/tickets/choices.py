@@ -44,7 +44,7 @@ EXCEPTION_CATEGORY = {"LOST": "lost", "DAMAGED": "damaged", "DELAYED": "delay", 
                       "FAILED_ATTEMPT": "delivery_service", "REFUSED": "delivery_service",
                       "RETURNING": "delivery_service", "RETURNED": "delivery_service",
                       "LOCKER_OVERDUE": "delivery_service", "ADDRESS_PROBLEM": "delivery_service"}
-EVENT_KINDS = {"created": _l("Created"), "status": _l("Status"), "assigned": _l("Assigned"), "team": _l("Team"),
+EVENT_KINDS = {"created": _l("Ticket created"), "status": _l("Status"), "assigned": _l("Assigned"), "team": _l("Team"),
                "priority": _l("Priority"), "note": _l("Internal note"), "reply": _l("Reply to customer"),
                "customer_reply": _l("Customer message"), "attached": _l("Another report"),
                "participant": _l("Participant"), "sla": _l("SLA"), "escalated": _l("Escalated"),

@@ -15,6 +15,7 @@ from core.extensions import db
 from core.tenancy import may_write
 from plugins.tickets import choices
 from plugins.tickets.models import Ticket, TicketEvent
+from plugins.tickets.sla.clock import refresh
 
 
 class TicketError(UserInputError):
@@ -47,20 +48,20 @@ def require_owner(ticket: Ticket, field: str) -> None:
         raise TicketError(field, _l("only the franchise that owns this ticket can change this"))
 
 
-def status_problem(ticket: Ticket, to: str, resolution_code: str | None = None) -> str | None:
-    """Why the ticket cannot move to `to` (or None)."""
+def status_problem(ticket: Ticket, to: str, resolution_code: str | None = None) -> TicketError | None:
+    """Why the ticket cannot move to `to`, naming the field (or None)."""
     if to not in choices.STATUSES:
-        return str(_l("not one of: %(values)s", values=", ".join(choices.STATUSES)))
+        return TicketError("status", _l("not one of: %(values)s", values=", ".join(choices.STATUSES)))
     if to == ticket.status:
         return None
     if to not in choices.TRANSITIONS.get(ticket.status, ()):
-        return str(_l("a %(from)s ticket cannot become %(to)s", **{
+        return TicketError("status", _l("a %(from)s ticket cannot become %(to)s", **{
             "from": choices.label(choices.STATUSES, ticket.status), "to": choices.label(choices.STATUSES, to)}))
     code = resolution_code or ticket.resolution_code
     if to in choices.DONE_STATUSES and not code:
-        return str(_l("a resolution code is required to resolve or close a ticket"))
+        return TicketError("resolution_code", _l("a resolution code is required to resolve or close a ticket"))
     if code and code not in choices.RESOLUTION_CODES:
-        return str(_l("unknown resolution code %(code)s", code=code))
+        return TicketError("resolution_code", _l("unknown resolution code %(code)s", code=code))
     return None
 
 
@@ -68,9 +69,8 @@ def change_status(ticket: Ticket, to: str, user=None, resolution_code: str | Non
                   note: str | None = None, at=None) -> None:
     """Move the ticket to status `to`, or raise TicketError naming the field."""
     problem = status_problem(ticket, to, resolution_code)
-    if problem:
-        raise TicketError("resolution_code" if "resolution" in problem and to in choices.STATUSES
-                          and to in choices.TRANSITIONS.get(ticket.status, ()) else "status", problem)
+    if problem is not None:
+        raise problem
     if to == ticket.status:
         return
     now = at or utcnow()
@@ -93,7 +93,7 @@ def change_status(ticket: Ticket, to: str, user=None, resolution_code: str | Non
         ticket.resolution_code = None
     record(ticket, "status", user, body=note, data={"from": before, "to": to, "resolution_code": resolution_code},
            at=now)
-    _refresh_sla(ticket)
+    refresh(ticket)
     if to == "closed":
         _on_closed(ticket)
     if to == "resolved":
@@ -107,7 +107,7 @@ def set_priority(ticket: Ticket, to: str, user=None, reason: str | None = None) 
         return
     before, ticket.priority = ticket.priority, to
     record(ticket, "priority", user, body=reason, data={"from": before, "to": to})
-    _refresh_sla(ticket)
+    refresh(ticket)
 
 
 def reply(ticket: Ticket, user, body: str) -> TicketEvent:
@@ -124,7 +124,7 @@ def reply(ticket: Ticket, user, body: str) -> TicketEvent:
     if ticket.status in ("new", "assigned"):
         change_status(ticket, "in_progress", user, at=event.at)
     else:
-        _refresh_sla(ticket)
+        refresh(ticket)
     return event
 
 
@@ -151,12 +151,6 @@ def customer_reply(ticket: Ticket, body: str, channel: str | None = None) -> Tic
     elif ticket.status in choices.DONE_STATUSES and reopen_window_open(ticket, event.at):
         change_status(ticket, "in_progress", note=str(_l("Reopened by the customer's reply")), at=event.at)
     return event
-
-
-def _refresh_sla(ticket: Ticket) -> None:
-    from plugins.tickets.sla.clock import refresh
-
-    refresh(ticket)
 
 
 def _on_closed(ticket: Ticket) -> None:

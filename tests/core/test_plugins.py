@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from core import jobs
-from core.events import emit
+from core.events import emit, emit_many
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.plugins import PluginActivation, PluginError, PluginRegistry, set_activation
@@ -50,6 +50,15 @@ def test_event_hook_runs_for_a_and_not_for_b(app, ids):
         emit("sample.happened", ids["B"], {"n": 2})
         db.session.commit()  # embedded mode: delivered in-process after commit
     assert records(app, "event") == [(ids["A"], "sample.happened:1")]
+
+
+def test_many_events_queued_in_one_statement_are_delivered_after_commit(app, ids):
+    with app.app_context():
+        emit_many("sample.bulk", ids["A"], [{"n": 10}, {"n": 11}])
+        emit_many("sample.bulk", ids["B"], [{"n": 12}])  # the sample plugin is inactive in B
+        db.session.commit()
+    got = [row for row in records(app, "event") if row[1].startswith("sample.bulk")]
+    assert got == [(ids["A"], "sample.bulk:10"), (ids["A"], "sample.bulk:11")]
 
 
 def test_event_is_not_delivered_when_the_transaction_rolls_back(app, ids):

@@ -16,7 +16,7 @@ from core.tenancy import Franchise, InFranchise
 from plugins.tickets.models import Ticket
 
 CLAIM_STATUSES = {"submitted": _l("Submitted"), "assessed": _l("Assessed"), "approved": _l("Approved"),
-                  "rejected": _l("Rejected"), "paid": _l("Paid")}
+                  "rejected": _l("Rejected"), "paid": _l("Compensation paid")}
 PAYOUT_METHODS = {"transfer": _l("Bank transfer"), "wallet": _l("Wallet credit"), "coupon": _l("Coupon"),
                   "credit_note": _l("Credit note (monthly bill)")}
 CHARGEBACK_STATUSES = {"none": _l("None"), "pending": _l("Pending"), "accepted": _l("Accepted by the franchise"),

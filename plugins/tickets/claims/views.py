@@ -204,7 +204,7 @@ class ClaimView(ScopedModelView):
     base_order = ("created_at", "desc")
     label_columns = {"number": _l("Claim"), "ticket": _l("Ticket"), "status": _l("Status"),
                      "requested_amount": _l("Requested"), "declared_value": _l("Declared value"),
-                     "assessed_amount": _l("Assessed"), "paid_amount": _l("Paid"),
+                     "assessed_amount": _l("Assessed"), "paid_amount": _l("Amount paid"),
                      "chargeback_status": _l("Charge-back"), "responsible_franchise": _l("Charged to"),
                      "franchise": _l("Franchise"), "created_at": _l("Created")}
     search_form_extra_fields = {"status": _select(CLAIM_STATUSES), "chargeback_status": _select(CHARGEBACK_STATUSES)}

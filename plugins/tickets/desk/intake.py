@@ -21,6 +21,8 @@ from core.privacy import PersonalDataError, normalise_phone, search_hash
 from core.tenancy import current_scope, current_user_obj, model_scope
 from plugins.tickets import choices
 from plugins.tickets.models import Ticket, open_ticket_for_shipment
+from plugins.tickets.routing.dispatch import route
+from plugins.tickets.sla.clock import refresh
 from plugins.tickets.settings import current as settings_of
 from plugins.tickets.workflow import event_payload, record
 
@@ -102,9 +104,6 @@ def create_ticket(values: dict, user=None) -> IntakeResult:
 
 def open_new(ticket: Ticket, user=None, exception_kind: str | None = None) -> Ticket:
     """Fill in what intake knows, store the ticket with its first timeline line, dispatch, start the clocks."""
-    from plugins.tickets.routing.dispatch import route
-    from plugins.tickets.sla.clock import refresh
-
     ticket.exception_kind = exception_kind
     ticket.customer_tier = customer_tier(ticket.franchise_id, ticket.customer_id or
                                          (ticket.customer.id if ticket.customer is not None else None))

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, insert, literal, null, or_, select, update
 
 from core.clock import utcnow
-from core import events, jobs
+from core import events
 from core.extensions import db
 from plugins.tickets import choices
 from plugins.tickets.models import AgentAlert, Ticket, TicketEvent
@@ -162,26 +162,19 @@ def breach(franchise_id: int, policies: list[Policy], now: datetime) -> list[int
     return ids
 
 
-def announce(franchise_id: int, ids: list[int], now: datetime) -> None:
-    """`ticket.sla_breached` per escalated ticket, as `core.events.emit` would queue it, but in one multi-row
-    INSERT per chunk: the first scan over a backlog escalates thousands at once. The rows are relayed by
-    `crm cron`'s next round (as emit(batched=True) rows are); handlers run after this job commits."""
+def announce(franchise_id: int, ids: list[int]) -> None:
+    """`ticket.sla_breached` per escalated ticket, queued in one multi-row INSERT per chunk: the first scan
+    over a backlog escalates thousands at once. Handlers run after this job commits."""
     for start in range(0, len(ids), ID_LIST_LIMIT):
         rows = db.session.execute(select(
             Ticket.id, Ticket.escalation_level, Ticket.first_responded_at, Ticket.priority, Ticket.team_id,
             Ticket.type).where(Ticket.id.in_(ids[start:start + ID_LIST_LIMIT])))
-        outbox = [{
-            "func": jobs.dotted(events.deliver), "kwargs": {}, "queue": "default", "franchise_id": franchise_id,
-            "status": "pending", "attempts": 0, "created_at": now,
-            "args": [BREACH_EVENT, franchise_id, {
-                "ticket_id": row.id, "escalation_level": row.escalation_level, "type": row.type,
-                "target": "first_response" if row.first_responded_at is None else "resolution",
-                "priority": row.priority, "team_id": row.team_id,
-                # the same breach announced twice carries the same id: handlers can drop the repeat
-                "event_id": f"sla-breach-{row.id}-{row.escalation_level}"}],
-        } for row in rows]
-        if outbox:
-            db.session.execute(insert(jobs.JobOutbox), outbox)
+        events.emit_many(BREACH_EVENT, franchise_id, [{
+            "ticket_id": row.id, "escalation_level": row.escalation_level, "type": row.type,
+            "target": "first_response" if row.first_responded_at is None else "resolution",
+            "priority": row.priority, "team_id": row.team_id,
+            # the same breach announced twice carries the same id: handlers can drop the repeat
+            "event_id": f"sla-breach-{row.id}-{row.escalation_level}"} for row in rows])
 
 
 def scan_sla(franchise_id: int, now: datetime | None = None) -> dict[str, int]:
@@ -192,6 +185,6 @@ def scan_sla(franchise_id: int, now: datetime | None = None) -> dict[str, int]:
     if not policies:
         return {"breached": 0, "warned": 0}
     breached = breach(franchise_id, policies, now)
-    announce(franchise_id, breached, now)
+    announce(franchise_id, breached)
     warned = warn(franchise_id, policies, now)
     return {"breached": len(breached), "warned": warned}

@@ -171,7 +171,7 @@ class CalendarDayView(RecomputesOnChange, ScopedModelView):
     search_columns = ["calendar", "day", "kind", "name", "franchise"]
     order_columns = ["day", "kind"]
     base_order = ("day", "desc")
-    label_columns = {"calendar": _l("Calendar"), "day": _l("Date"), "kind": _l("Kind"), "hours": _l("Working hours"),
+    label_columns = {"calendar": _l("Calendar"), "day": _l("Date"), "kind": _l("Day type"), "hours": _l("Working hours"),
                      "name": _l("Name"), "franchise": _l("Franchise")}
     description_columns = {
         "kind": _l("A holiday has no working time; a make-up working day (调休) is worked although the week "
@@ -180,7 +180,7 @@ class CalendarDayView(RecomputesOnChange, ScopedModelView):
         "name": _l("e.g. 国庆节, 春节调休"),
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "kind": SelectField(_l("Kind"), choices=lambda: as_select(DAY_KINDS), widget=Select2Widget(),
+        "kind": SelectField(_l("Day type"), choices=lambda: as_select(DAY_KINDS), widget=Select2Widget(),
                             validators=[wtv.InputRequired()]),
         "hours": PeriodsField(_l("Working hours"), validators=[wtv.Optional()]),
     }

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 from flask_appbuilder.security.sqla.models import User
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from markupsafe import escape
 from sqlalchemy import delete, select
 
@@ -79,7 +79,7 @@ def test_a_user_of_another_franchise_cannot_join_a_team(app, ids, people, client
     hq = english(client_for("hq"))  # HQ's dropdown lists every user: the row's own check refuses
     response = hq.post("/tickets/team-members/add", data={"team": team_id, "user": people["bob"], "active": "y"},
                        follow_redirects=True)
-    with app.app_context():
+    with app.test_request_context(), force_locale("en"):
         bob = db.session.get(User, people["bob"])
         message = escape(gettext("%(user)s is not a user of the team's franchise", user=bob))
     assert message in response.get_data(as_text=True)
