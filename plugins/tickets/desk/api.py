@@ -95,12 +95,14 @@ class TicketApi(BaseApi):
         body.setdefault("channel", "api")
         try:
             result = create_ticket(body, current_user_obj())
+            db.session.flush()
+            answer = ticket_json(result.ticket)  # before the commit expires the row: no reload
             db.session.commit()
         except IntakeError as exc:
             db.session.rollback()
             return self.response_422(message=exc.errors)
-        return self.response(200 if result.attached else 201, id=result.ticket.id, attached=result.attached,
-                             result=ticket_json(result.ticket))
+        return self.response(200 if result.attached else 201, id=answer["id"], attached=result.attached,
+                             result=answer)
 
     @expose("/<int:pk>", methods=["GET"])
     @protect()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
+from core.clock import utcnow
 from core.events import emit
 from core.extensions import db
 from core.lowcode.fields import check_record_values
@@ -113,13 +114,17 @@ def open_new(ticket: Ticket, user=None, exception_kind: str | None = None) -> Ti
     if ticket.transfer_centre is None and shipment is not None and ticket.type == "exception":
         ticket.transfer_centre = last_scan_location(shipment.id)
     ticket.is_open = True
+    ticket.created_at = ticket.created_at or utcnow()
     db.session.add(ticket)
+    # team, assignee and due times are decided before the row is written: one INSERT, no UPDATEs after it
+    with db.session.no_autoflush:
+        record(ticket, "created", user, body=ticket.description, internal=False,
+               data={"channel": ticket.channel, "exception_kind": exception_kind}, at=ticket.created_at)
+        route(ticket, user)
+        refresh(ticket)
     db.session.flush()
-    record(ticket, "created", user, body=ticket.description, internal=False,
-           data={"channel": ticket.channel, "exception_kind": exception_kind}, at=ticket.created_at)
-    route(ticket, user)
-    refresh(ticket)
-    emit("ticket.created", ticket.franchise_id, event_payload(ticket))
+    # relayed with the next cron round (a few seconds) rather than one relay per ticket: intake is a hot path
+    emit("ticket.created", ticket.franchise_id, event_payload(ticket), batched=True)
     return ticket
 
 

@@ -130,8 +130,9 @@ def give(ticket: Ticket, user: User | None, by=None, member: TeamMember | None =
     if ticket.status == "new":
         workflow.change_status(ticket, "assigned", by)
     if workflow.user_id_of(by) != user.id:
-        db.session.add(AgentAlert(user_id=user.id, ticket_id=ticket.id, franchise_id=ticket.franchise_id,
-                                  kind="assigned", message=f"{ticket.number} {ticket.subject or ''}"[:255]))
+        # by relationship: a new ticket gets its id at the one flush after intake
+        db.session.add(AgentAlert(user_id=user.id, ticket=ticket, franchise_id=ticket.franchise_id,
+                                  kind="assigned", message=(ticket.subject or "")[:255]))
 
 
 def membership(team_id: int, user_id: int) -> TeamMember | None:

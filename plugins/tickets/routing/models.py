@@ -81,6 +81,7 @@ class TeamMember(InFranchise, Model):
     __tablename__ = "tk_team_member"
     __crm_label__ = _l("Team member")
     __audited__ = True
+    __audit_ignore__ = {"last_assigned_at"}  # moves with every assignment: the ticket's timeline has it
     __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_tk_team_member"),
                       Index("ix_tk_team_member_user", "user_id"))
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from core.extensions import db
 from plugins.tickets.sla.calendar import ALWAYS_OPEN, CalendarError, WorkCalendar
@@ -128,8 +129,20 @@ def load(franchise_id: int) -> SlaConfig:
     return SlaConfig(policies, calendars, default_id, peaks)
 
 
+CONFIG_MODELS = (BusinessCalendar, CalendarDay, PeakSeason, SlaPolicy)
+
+
 def config_for(franchise_id: int) -> SlaConfig:
-    """The franchise's configuration, from this process's cache when no row changed since it was read."""
+    """The franchise's configuration, from this process's cache when no row changed since it was read (checked
+    once per transaction: intake refreshes a new ticket's clocks more than once)."""
+    checked = db.session.info.setdefault(CACHE_KEY, {})
+    if franchise_id in checked:
+        return checked[franchise_id]
+    checked[franchise_id] = config = _current(franchise_id)
+    return config
+
+
+def _current(franchise_id: int) -> SlaConfig:
     cache = current_app.extensions.setdefault(CACHE_KEY, {})
     version = _version(franchise_id)
     cached = cache.get(franchise_id)
@@ -138,3 +151,15 @@ def config_for(franchise_id: int) -> SlaConfig:
     config = load(franchise_id)
     cache[franchise_id] = (version, config)
     return config
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_checked(session):
+    session.info.pop(CACHE_KEY, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_changes(session, flush_context):
+    if any(isinstance(obj, CONFIG_MODELS) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(CACHE_KEY, None)
