@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import literal, select
+
 from core import jobs
+from core.extensions import sql_json, sql_json_array
 from core.plugins import registry
 
 
@@ -27,14 +30,15 @@ def emit(event: str, franchise_id: int, payload: dict | None = None, queue: str 
                         batched=batched)
 
 
-def emit_many(event: str, franchise_id: int, payloads: list[dict], queue: str = "default") -> int:
-    """Queue one event per payload in one multi-row INSERT (for set-based jobs that announce thousands);
-    delivered as `batched=True` events are. A payload's own `event_id` is kept (a repeat is then recognisable)."""
+def emit_from_select(event: str, franchise_id: int, payload_select, queue: str = "default") -> int:
+    """One event per row of `payload_select` (a SELECT of one JSON object column, e.g.
+    `core.extensions.sql_json_object(...)`, which must carry an `event_id`), queued in one INSERT ... SELECT;
+    delivered as `batched=True` events are."""
     if not franchise_id:
         raise ValueError("a domain event belongs to a franchise")
-    args = [[event, franchise_id, {**payload, "event_id": payload.get("event_id") or uuid.uuid4().hex}]
-            for payload in payloads]
-    return jobs.enqueue_many(deliver, args, queue=queue, franchise_id=franchise_id)
+    payload = payload_select.subquery()
+    args = select(sql_json_array(literal(event), literal(franchise_id), sql_json(list(payload.c)[0])))
+    return jobs.enqueue_from_select(deliver, args, queue=queue, franchise_id=franchise_id)
 
 
 def deliver(event: str, franchise_id: int, payload: dict):

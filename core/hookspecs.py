@@ -162,6 +162,10 @@ def crm_domain_event(event, franchise_id, payload):
     The integrations plugin raises "shipment.exception" {shipment_id, waybill_no, kind (an exception status or
     STALLED), occurred_at, source (event | watch), provider, detail} once per shipment and kind, and
     "shipment.delivered" {shipment_id, waybill_no, delivered_at}.
+    The tickets plugin raises "ticket.created", "ticket.resolved" and "ticket.closed" {ticket_id, type, category,
+    customer_id, shipment_id, waybill_no, channel, resolution_code, team_id, assignee_id} ("auto_closed": true
+    when the auto-close job closed it) and "ticket.sla_breached" {ticket_id, escalation_level, type, target
+    (first_response | resolution), priority, team_id}.
     Core raises "customers.merged" {merge_id, survivor_id, merged_id} and "customers.merge_undone" (same
     keys). A merge already moves (and its undo moves back) the rows of every table with a foreign key to
     `crm_customer`, plugin tables included; handle these events for other data only, or set

@@ -21,8 +21,8 @@ from croniter import croniter
 from flask import current_app, has_app_context
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Integer, String, Text, delete, event, insert, select,
-                        update)
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Integer, String, Text, delete, event, insert, literal,
+                        select, update)
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -147,23 +147,22 @@ def enqueue(func, *args, queue: str = "default", franchise_id: int | None = None
     return row
 
 
-def enqueue_many(func, args_list: list[list], queue: str = "default", franchise_id: int | None = None) -> int:
-    """Many jobs of one function in one executemany (a set-based job announcing thousands of events); relayed
-    as `batched=True` jobs are: by `crm cron`'s next round with Redis, after commit without. Returns the count."""
+def enqueue_from_select(func, args_select, queue: str = "default", franchise_id: int | None = None) -> int:
+    """One job per row of `args_select` (a SELECT of one column: the job's arguments as a JSON array, e.g.
+    `core.extensions.sql_json_array(...)`), in one INSERT ... SELECT: the rows never pass through Python.
+    Relayed as `batched=True` jobs are. Returns the count."""
     if queue not in QUEUES:
         raise ValueError(f"queue must be one of {QUEUES}")
-    if not args_list:
-        return 0
-    user_id = getattr(current_user_obj(), "id", None)
-    rows = [{"func": dotted(func), "args": list(args), "kwargs": {}, "queue": queue, "franchise_id": franchise_id,
-             "user_id": user_id, "status": "pending", "attempts": 0, "created_at": utcnow()} for args in args_list]
+    source = args_select.subquery()
+    rows = select(literal(dotted(func)), list(source.c)[0], literal({}, JSON), literal(queue),
+                  literal(franchise_id, Integer), literal("pending"), literal(0), literal(utcnow()))
+    statement = insert(JobOutbox).from_select(
+        ["func", "args", "kwargs", "queue", "franchise_id", "status", "attempts", "created_at"], rows)
     if current_app.config.get("REDIS_URL"):
-        # cron's relay finds pending rows by itself: no ids needed, and a plain executemany is pipelined
-        db.session.execute(insert(JobOutbox), rows)
-    else:
-        ids = db.session.scalars(insert(JobOutbox).returning(JobOutbox.id), rows)
-        db.session.info.setdefault("crm_batched_jobs", []).extend(ids)
-    return len(rows)
+        return db.session.execute(statement).rowcount  # cron's relay finds pending rows by itself
+    ids = list(db.session.scalars(statement.returning(JobOutbox.id)))
+    db.session.info.setdefault("crm_batched_jobs", []).extend(ids)
+    return len(ids)
 
 
 @event.listens_for(Session, "after_flush")

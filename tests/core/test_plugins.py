@@ -4,13 +4,14 @@ import types
 
 import pluggy
 import pytest
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select
 
 from core import jobs
-from core.events import emit, emit_many
-from core.extensions import db
+from core.events import emit, emit_from_select
+from core.extensions import db, sql_json_object
 from core.hookspecs import hookimpl
 from core.plugins import PluginActivation, PluginError, PluginRegistry, set_activation
+from core.tenancy import Franchise
 from tests.plugins.sample import SampleNote, SampleRecord
 
 
@@ -52,13 +53,15 @@ def test_event_hook_runs_for_a_and_not_for_b(app, ids):
     assert records(app, "event") == [(ids["A"], "sample.happened:1")]
 
 
-def test_many_events_queued_in_one_statement_are_delivered_after_commit(app, ids):
+def test_events_queued_by_one_insert_select_are_delivered_after_commit(app, ids):
     with app.app_context():
-        emit_many("sample.bulk", ids["A"], [{"n": 10}, {"n": 11}])
-        emit_many("sample.bulk", ids["B"], [{"n": 12}])  # the sample plugin is inactive in B
+        numbers = select(Franchise.id.label("n")).where(Franchise.id.in_([ids["A"], ids["B"]])).subquery()
+        payloads = select(sql_json_object(n=numbers.c.n + 9, event_id=literal("bulk-") + cast(numbers.c.n, String)))
+        assert emit_from_select("sample.bulk", ids["A"], payloads) == 2
+        emit_from_select("sample.bulk", ids["B"], payloads)  # the sample plugin is inactive in B
         db.session.commit()
     got = [row for row in records(app, "event") if row[1].startswith("sample.bulk")]
-    assert got == [(ids["A"], "sample.bulk:10"), (ids["A"], "sample.bulk:11")]
+    assert sorted(got) == sorted([(ids["A"], f"sample.bulk:{ids['A'] + 9}"), (ids["A"], f"sample.bulk:{ids['B'] + 9}")])
 
 
 def test_event_is_not_delivered_when_the_transaction_rolls_back(app, ids):

@@ -17,6 +17,7 @@ from core.events import emit
 from core.extensions import db
 from core.lowcode.fields import check_record_values
 from core.models import Customer, Shipment, TrackingEvent
+from core.views.base import fill_defaults
 from core.plugins import registry
 from core.privacy import PersonalDataError, normalise_phone, search_hash
 from core.tenancy import current_scope, current_user_obj, model_scope
@@ -113,6 +114,7 @@ def open_new(ticket: Ticket, user=None, exception_kind: str | None = None) -> Ti
                             or (customer.district_code if customer is not None else None))
     if ticket.transfer_centre is None and shipment is not None and ticket.type == "exception":
         ticket.transfer_centre = last_scan_location(shipment.id)
+    fill_defaults(ticket)  # status "new" and the rest now: routing and the clocks read them before the INSERT
     ticket.is_open = True
     ticket.created_at = ticket.created_at or utcnow()
     db.session.add(ticket)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import String, and_, case, cast, func, insert, literal, null, or_, select, update
 
-from core.clock import utcnow
 from core import events
-from core.extensions import db
+from core.clock import utcnow
+from core.extensions import db, sql_json_object
 from plugins.tickets import choices
 from plugins.tickets.models import AgentAlert, Ticket, TicketEvent
 from plugins.tickets.routing.models import Team
@@ -57,15 +57,6 @@ def by_policy(policies, value_of, default):
     """CASE sla_policy_id WHEN p THEN value_of(p) ... ELSE default (only policies with a value)."""
     whens = [(Ticket.sla_policy_id == p.id, value_of(p)) for p in policies if value_of(p) is not None]
     return case(*whens, else_=default) if whens else default
-
-
-def json_object(**pairs):
-    """A JSON object built in SQL: json_build_object on PostgreSQL, json_object on SQLite."""
-    builder = func.json_build_object if db.session.get_bind().dialect.name == "postgresql" else func.json_object
-    args = []
-    for key, value in pairs.items():
-        args += [literal(key), value]
-    return builder(*args)
 
 
 def text_by_target(texts: dict):
@@ -109,7 +100,7 @@ def warn(franchise_id: int, policies: list[Policy], now: datetime) -> int:
     _execute(insert(TicketEvent).from_select(
         ["franchise_id", "ticket_id", "at", "kind", "internal", "body", "data"],
         select(Ticket.franchise_id, Ticket.id, literal(now), literal("sla"), literal(True),
-               text_by_target(WARNING_TEXT), json_object(state=literal("warned"), target=target_expression()))
+               text_by_target(WARNING_TEXT), sql_json_object(state=literal("warned"), target=target_expression()))
         .where(chosen)))
     _execute(update(Ticket).where(chosen).values(sla_state="warned"))
     return len(ids)
@@ -148,7 +139,7 @@ def breach(franchise_id: int, policies: list[Policy], now: datetime) -> list[int
         ["franchise_id", "ticket_id", "at", "kind", "internal", "body", "data"],
         select(Ticket.franchise_id, Ticket.id, literal(now), literal("escalated"), literal(True),
                text_by_target(BREACH_TEXT),
-               json_object(target=target_expression(), level=Ticket.escalation_level + 1,
+               sql_json_object(target=target_expression(), level=Ticket.escalation_level + 1,
                            priority_from=Ticket.priority, priority_to=new_priority,
                            team_from=Ticket.team_id, team_to=new_team,
                            assignee_from=Ticket.assignee_id, assignee_to=new_assignee)).where(chosen)))
@@ -162,19 +153,19 @@ def breach(franchise_id: int, policies: list[Policy], now: datetime) -> list[int
     return ids
 
 
-def announce(franchise_id: int, ids: list[int]) -> None:
-    """`ticket.sla_breached` per escalated ticket, queued in one multi-row INSERT per chunk: the first scan
-    over a backlog escalates thousands at once. Handlers run after this job commits."""
-    for start in range(0, len(ids), ID_LIST_LIMIT):
-        rows = db.session.execute(select(
-            Ticket.id, Ticket.escalation_level, Ticket.first_responded_at, Ticket.priority, Ticket.team_id,
-            Ticket.type).where(Ticket.id.in_(ids[start:start + ID_LIST_LIMIT])))
-        events.emit_many(BREACH_EVENT, franchise_id, [{
-            "ticket_id": row.id, "escalation_level": row.escalation_level, "type": row.type,
-            "target": "first_response" if row.first_responded_at is None else "resolution",
-            "priority": row.priority, "team_id": row.team_id,
-            # the same breach announced twice carries the same id: handlers can drop the repeat
-            "event_id": f"sla-breach-{row.id}-{row.escalation_level}"} for row in rows])
+def announce(franchise_id: int, now: datetime) -> int:
+    """`ticket.sla_breached` for each ticket this scan escalated (the breach stamped them `updated_at = now`
+    under lock), queued in one INSERT ... SELECT: the first scan over a backlog escalates thousands at once.
+    Handlers run after this job commits."""
+    escalated = and_(Ticket.franchise_id == franchise_id, Ticket.is_open.is_(True),  # the open-tickets index
+                     Ticket.sla_state == "breached", Ticket.updated_at == now)
+    # the same breach announced twice carries the same id: handlers can drop the repeat
+    event_id = (literal("sla-breach-") + cast(Ticket.id, String) + literal("-")
+                + cast(Ticket.escalation_level, String))
+    payload = sql_json_object(ticket_id=Ticket.id, escalation_level=Ticket.escalation_level, type=Ticket.type,
+                              target=target_expression(), priority=Ticket.priority, team_id=Ticket.team_id,
+                              event_id=event_id)
+    return events.emit_from_select(BREACH_EVENT, franchise_id, select(payload).where(escalated))
 
 
 def scan_sla(franchise_id: int, now: datetime | None = None) -> dict[str, int]:
@@ -185,6 +176,7 @@ def scan_sla(franchise_id: int, now: datetime | None = None) -> dict[str, int]:
     if not policies:
         return {"breached": 0, "warned": 0}
     breached = breach(franchise_id, policies, now)
-    announce(franchise_id, breached)
+    if breached:
+        announce(franchise_id, now)
     warned = warn(franchise_id, policies, now)
     return {"breached": len(breached), "warned": warned}

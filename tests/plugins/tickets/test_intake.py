@@ -222,3 +222,30 @@ def test_the_fast_form_lookup_finds_the_parcel_and_its_open_ticket(app, client_f
             g.user = db.session.scalar(select(User).where(User.username == "nobody"))
             g.pop("_crm_scope", None)
             assert lookup(waybill_no=parcel["waybill_no"])["shipments"] == []
+
+
+def test_a_new_ticket_is_dispatched_assigned_and_its_clocks_started_in_one_go(app, api_headers, ids):
+    from flask_appbuilder.security.sqla.models import User
+
+    from plugins.tickets.routing.models import DispatchRule, Team, TeamMember
+    from plugins.tickets.sla.models import SlaPolicy
+
+    with app.app_context(), scope_as(EVERYTHING):
+        alice = db.session.scalar(select(User).where(User.username == "alice"))
+        team = Team(franchise_id=ids["A"], name="改址组")
+        db.session.add_all([team, TeamMember(franchise_id=ids["A"], team=team, user=alice),
+                            DispatchRule(franchise_id=ids["A"], name="改址", types=["address_change"], team=team),
+                            SlaPolicy(franchise_id=ids["A"], name="改址时效", types=["address_change"],
+                                      first_response_minutes=30, resolution_minutes=240)])
+        db.session.commit()
+        team_id, alice_id = team.id, alice.id
+    response = app.test_client().post("/api/v1/tickets/", headers=api_headers("hq"), json={
+        "subject": "改到公司地址", "type": "address_change", "franchise_id": ids["A"]})
+    assert response.status_code == 201, response.json
+    result = response.json["result"]
+    assert (result["team_id"], result["assignee_id"], result["status"]) == (team_id, alice_id, "assigned")
+    assert result["first_response_due"] and result["resolution_due"]
+    with app.app_context():
+        ticket = db.session.get(Ticket, result["id"])
+        assert [e.kind for e in sorted(ticket.events, key=lambda e: e.id)] == ["created", "team", "assigned", "status"]
+        assert ticket.next_due_at == ticket.first_response_due
