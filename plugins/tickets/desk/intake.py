@@ -74,6 +74,8 @@ def create_ticket(values: dict, user=None) -> IntakeResult:
         errors["subject"] = str(_l("required"))
     if data["type"] == "complaint" and not data["category"]:
         errors["category"] = str(_l("a complaint needs a category"))
+    if data["custom"] is not None and not isinstance(data["custom"], dict):
+        errors["custom"] = str(_l("an object of custom field values"))
     franchise_id = _franchise(data, errors)
     shipment = _shipment(data["waybill_no"], franchise_id, errors)
     customer = _customer(data["customer_id"], shipment, franchise_id, errors)
@@ -93,7 +95,7 @@ def create_ticket(values: dict, user=None) -> IntakeResult:
         customer=customer, shipment=shipment, waybill_no=shipment.waybill_no if shipment else None,
         reporter_role=data["reporter_role"], reporter_name=data["reporter_name"],
         transfer_centre=data["transfer_centre"], created_by_id=getattr(user, "id", None),
-        custom=data["custom"] if isinstance(data["custom"], dict) else None)
+        custom=data["custom"])
     if data["reporter_phone"]:
         ticket.reporter_phone = data["reporter_phone"]
         ticket.reporter_phone_hash = phone_hash

@@ -27,11 +27,13 @@ from core.tenancy import current_user_obj
 from core.views.base import ScopedModelView
 from core.views.customers import staff_in_scope
 from plugins.tickets import choices, workflow
+from plugins.tickets.claims.models import CLAIM_STATUSES
 from plugins.tickets.desk import page
 from plugins.tickets.desk.display import STATIC_FOLDER, TEMPLATE_FOLDER, label, local_time
 from plugins.tickets.desk.intake import IntakeError, create_ticket, lookup
 from plugins.tickets.desk.intake_form import (CATEGORY_TYPES, custom_form_class, field_errors, read_form,
                                               ticket_franchises)
+from plugins.tickets.followup.models import CALLBACK_STATUSES
 from plugins.tickets.menu import CATEGORY, CATEGORY_ICON, CATEGORY_LABEL
 from plugins.tickets.models import Ticket
 from plugins.tickets.routing.sharing import ROLES as PARTICIPANT_ROLES
@@ -169,6 +171,7 @@ class TicketView(ScopedModelView):
             next_statuses=page.next_statuses(ticket), members=page.team_members(ticket),
             teams=page.teams_of(ticket), franchises=page.invitable_franchises(ticket),
             participants=page.participants(ticket), participant_roles=PARTICIPANT_ROLES, choices=choices,
+            claim_statuses=CLAIM_STATUSES, callback_statuses=CALLBACK_STATUSES,
             allowed=self._allowed(), errors=errors or {}, entered=entered or {},
             title=f"{ticket.number} {ticket.subject}"), status
 

@@ -11,6 +11,8 @@ from sqlalchemy.orm import relationship
 from core.clock import utcnow
 from core.models import Customer
 from core.tenancy import InFranchise
+from plugins.tickets import choices
+from plugins.tickets.conditions import list_errors
 from plugins.tickets.models import Ticket
 
 CALLBACK_STATUSES = {"open": _l("Open"), "done": _l("Done"), "failed": _l("Failed"), "cancelled": _l("Cancelled")}
@@ -38,22 +40,15 @@ class CallbackRule(InFranchise, Model):
         return self.name or ""
 
     def validation_errors(self) -> dict[str, str]:
-        from plugins.tickets import choices
-
         errors = {}
         self.name = (self.name or "").strip()
         if not self.name:
             errors["name"] = str(_l("required"))
         if self.delay_hours is None or not 0 <= self.delay_hours <= 24 * 60:
             errors["delay_hours"] = str(_l("between 0 and %(most)d hours", most=24 * 60))
-        for field, options in (("types", choices.TYPES), ("categories", choices.CATEGORIES),
-                               ("priorities", choices.PRIORITIES), ("resolution_codes", choices.RESOLUTION_CODES)):
-            values = getattr(self, field)
-            if values is None:
-                continue
-            unknown = [v for v in values if v not in options] if isinstance(values, list) else [values]
-            if unknown:
-                errors[field] = str(_l("not one of: %(values)s", values=", ".join(options)))
+        errors.update(list_errors(self, (("types", choices.TYPES), ("categories", choices.CATEGORIES),
+                                         ("priorities", choices.PRIORITIES),
+                                         ("resolution_codes", choices.RESOLUTION_CODES))))
         return errors
 
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template_string, request, url_for
 from flask_appbuilder.actions import action
 from flask_appbuilder.baseviews import expose
-from flask_appbuilder.fieldwidgets import Select2ManyWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, select
-from wtforms import SelectField, SelectMultipleField
+from wtforms import SelectField
 from wtforms import validators as wtv
 
 from core.extensions import db
 from core.tenancy import ScopedInterface, current_user_obj, scope_criterion
-from core.views.base import ScopedModelView, joined
+from core.views.base import ScopedModelView
 from plugins.tickets import choices
+from plugins.tickets.conditions import choice_list, labels_of
 from plugins.tickets.followup import service
 from plugins.tickets.followup.models import CALLBACK_OUTCOMES, CALLBACK_STATUSES, CallbackRule, CallbackTask
 from plugins.tickets.menu import add_view
@@ -25,25 +26,6 @@ from plugins.tickets.workflow import TicketError
 
 RULES_MENU = "Callback rules"
 CALLBACKS_MENU = "Callbacks"
-
-
-class ChoiceListField(SelectMultipleField):
-    """A JSON list column as a multi-select; nothing chosen is stored as "any" (no list)."""
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def populate_obj(self, obj, name):
-        setattr(obj, name, list(self.data) or None)
-
-
-def _choice_list(label, options):
-    return ChoiceListField(label, choices=lambda: [(k, str(v)) for k, v in options.items()],
-                           widget=Select2ManyWidget(), validators=[wtv.Optional()])
-
-
-def _labels_of(options):
-    return lambda values: joined(str(options.get(v, v)) for v in values or []) or _("any")
 
 
 class CallbackRuleView(ScopedModelView):
@@ -64,14 +46,14 @@ class CallbackRuleView(ScopedModelView):
                            "resolution_codes": _l("Empty: any"),
                            "delay_hours": _l("Hours after the ticket closes that the callback is due")}
     add_form_extra_fields = edit_form_extra_fields = {
-        "types": _choice_list(_l("Ticket types"), choices.TYPES),
-        "categories": _choice_list(_l("Categories"), choices.CATEGORIES),
-        "priorities": _choice_list(_l("Priorities"), choices.PRIORITIES),
-        "resolution_codes": _choice_list(_l("Resolution codes"), choices.RESOLUTION_CODES),
+        "types": choice_list(_l("Ticket types"), choices.TYPES),
+        "categories": choice_list(_l("Categories"), choices.CATEGORIES),
+        "priorities": choice_list(_l("Priorities"), choices.PRIORITIES),
+        "resolution_codes": choice_list(_l("Resolution codes"), choices.RESOLUTION_CODES),
     }
-    formatters_columns = {"types": _labels_of(choices.TYPES), "categories": _labels_of(choices.CATEGORIES),
-                          "priorities": _labels_of(choices.PRIORITIES),
-                          "resolution_codes": _labels_of(choices.RESOLUTION_CODES)}
+    formatters_columns = {"types": labels_of(choices.TYPES), "categories": labels_of(choices.CATEGORIES),
+                          "priorities": labels_of(choices.PRIORITIES),
+                          "resolution_codes": labels_of(choices.RESOLUTION_CODES)}
 
 
 class CallbackInterface(ScopedInterface):

@@ -15,6 +15,7 @@ from core.clock import utcnow
 from core.extensions import db
 from core.tenancy import InFranchise, user_franchise
 from plugins.tickets import choices
+from plugins.tickets.conditions import list_errors
 
 ASSIGNMENT_METHODS = {"round_robin": _l("Round robin"), "least_busy": _l("Least busy"),
                       "manual": _l("Manual (team queue only)")}
@@ -152,12 +153,8 @@ class DispatchRule(InFranchise, Model):
 
     def validation_errors(self) -> dict[str, str]:
         errors = {}
-        lists = (("types", choices.TYPES), ("categories", choices.CATEGORIES), ("priorities", choices.PRIORITIES),
-                 ("channels", choices.CHANNELS))
-        for name, allowed in lists:
-            unknown = [v for v in getattr(self, name) or [] if v not in allowed]
-            if unknown:
-                errors[name] = str(_l("unknown: %(values)s", values=", ".join(map(str, unknown))))
+        errors.update(list_errors(self, (("types", choices.TYPES), ("categories", choices.CATEGORIES),
+                                         ("priorities", choices.PRIORITIES), ("channels", choices.CHANNELS))))
         bad = [p for p in self.district_prefixes or [] if not DISTRICT_PREFIX.match(str(p))]
         if bad:
             errors["district_prefixes"] = str(_l("%(values)s: district prefixes are 2, 4 or 6 digits (GB/T 2260)",

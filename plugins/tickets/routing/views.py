@@ -13,7 +13,7 @@ from flask_appbuilder.security.sqla.models import User
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms import SelectField
 from wtforms import validators as wtv
 
 from core.errors import UserInputError
@@ -22,50 +22,13 @@ from core.models.choices import as_select, label
 from core.tenancy import ScopedInterface, current_scope, current_user_obj, scope_criterion, user_franchise
 from core.views.base import ScopedModelView
 from plugins.tickets import choices
+from plugins.tickets.conditions import choice_list, labels_of, text_list
 from plugins.tickets.menu import add_view
 from plugins.tickets.models import Ticket
 from plugins.tickets.routing.backlog import set_away
 from plugins.tickets.routing.models import ASSIGNMENT_METHODS, DispatchRule, Team, TeamMember
 from plugins.tickets.routing.permissions import AVAILABILITY_MENU, MEMBERS_MENU, RULES_MENU, TEAMS_MENU
 from plugins.tickets.sla.models import SlaPolicy
-
-LIST_SEPARATORS = re.compile(r"[,，;；\s]+")
-
-
-# --- fields ---------------------------------------------------------------------------------------------
-
-class ChoiceListField(SelectMultipleField):
-    """A JSON list of codes shown as a multi-select; nothing chosen is stored as None (= any)."""
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def populate_obj(self, obj, name):
-        setattr(obj, name, list(self.data) or None)
-
-
-class TextListField(StringField):
-    """A JSON list typed as "A, B": commas (also Chinese ones) or spaces separate the values."""
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return ", ".join(str(v) for v in self.data or [])
-
-    def process_formdata(self, valuelist):
-        if valuelist:
-            self.data = [v for v in LIST_SEPARATORS.split(valuelist[0] or "") if v]
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def populate_obj(self, obj, name):
-        setattr(obj, name, list(self.data or []) or None)
-
-
-def labels_of(choice_map):
-    return lambda values: ", ".join(label(choice_map, v) for v in values or [])
-
 
 def plain_list(values):
     return ", ".join(str(v) for v in values or [])
@@ -185,10 +148,6 @@ class TeamView(ScopedModelView):
 
 # --- dispatch rules ---------------------------------------------------------------------------------------
 
-def _choice_list(text, choice_map):
-    return ChoiceListField(text, choices=lambda: as_select(choice_map), validators=[wtv.Optional()])
-
-
 class DispatchRuleView(ScopedModelView):
     route_base = "/tickets/dispatch-rules"
     datamodel = ScopedInterface(DispatchRule)
@@ -214,12 +173,12 @@ class DispatchRuleView(ScopedModelView):
         "set_priority": _l("Optional: the priority a matching ticket gets"),
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "types": _choice_list(_l("Types"), choices.TYPES),
-        "categories": _choice_list(_l("Categories"), choices.CATEGORIES),
-        "priorities": _choice_list(_l("Priorities"), choices.PRIORITIES),
-        "channels": _choice_list(_l("Channels"), choices.CHANNELS),
-        "tiers": TextListField(_l("Customer tiers"), validators=[wtv.Optional()]),
-        "district_prefixes": TextListField(_l("Districts"), validators=[wtv.Optional()]),
+        "types": choice_list(_l("Types"), choices.TYPES),
+        "categories": choice_list(_l("Categories"), choices.CATEGORIES),
+        "priorities": choice_list(_l("Priorities"), choices.PRIORITIES),
+        "channels": choice_list(_l("Channels"), choices.CHANNELS),
+        "tiers": text_list(_l("Customer tiers")),
+        "district_prefixes": text_list(_l("Districts")),
         "set_priority": SelectField(_l("Set priority"), choices=lambda: as_select(choices.PRIORITIES, blank=True),
                                     validators=[wtv.Optional()]),
     }

@@ -12,6 +12,7 @@ from sqlalchemy.orm import relationship
 from core.clock import utcnow
 from core.tenancy import InFranchise
 from plugins.tickets import choices
+from plugins.tickets.conditions import list_errors
 
 # Monday..Sunday; each a list of ["HH:MM", "HH:MM"] periods (lunch breaks are gaps between periods)
 DEFAULT_WEEK = {str(day): [["09:00", "12:00"], ["13:00", "18:00"]] for day in range(5)} | {"5": [], "6": []}
@@ -22,17 +23,6 @@ def _updated_at():
     # every SLA configuration row carries it: the per-process cache compares (count, max(updated_at)) per
     # table to notice an edit made by any process (sla/config.py)
     return Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
-
-
-def _list_problem(values, allowed) -> str | None:
-    if values is None:
-        return None
-    if not isinstance(values, list):
-        return str(_l("a list of codes"))
-    unknown = [str(v) for v in values if v not in allowed]
-    if unknown:
-        return str(_l("unknown: %(values)s", values=", ".join(unknown)))
-    return None
 
 
 class BusinessCalendar(InFranchise, Model):
@@ -177,11 +167,8 @@ class SlaPolicy(InFranchise, Model):
         errors = {}
         if not (self.name or "").strip():
             errors["name"] = str(_l("required"))
-        for name, allowed in (("types", choices.TYPES), ("priorities", choices.PRIORITIES),
-                              ("channels", choices.CHANNELS)):
-            problem = _list_problem(getattr(self, name), allowed)
-            if problem:
-                errors[name] = problem
+        errors.update(list_errors(self, (("types", choices.TYPES), ("priorities", choices.PRIORITIES),
+                                         ("channels", choices.CHANNELS))))
         if self.tiers is not None and (not isinstance(self.tiers, list)
                                        or any(not str(t).strip() or len(str(t)) > 8 for t in self.tiers)):
             errors["tiers"] = str(_l("tier codes of at most 8 characters, separated by commas"))

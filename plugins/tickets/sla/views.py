@@ -4,12 +4,10 @@ of the franchise's open tickets in the same transaction."""
 
 from __future__ import annotations
 
-import re
-
-from flask_appbuilder.fieldwidgets import Select2ManyWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms import validators as wtv
 
 from core.extensions import db
@@ -17,6 +15,7 @@ from core.models.choices import as_select, label
 from core.tenancy import ScopedInterface
 from core.views.base import ScopedModelView, timestamp
 from plugins.tickets import choices
+from plugins.tickets.conditions import choice_list, labels_of, text_list
 from plugins.tickets.menu import add_view
 from plugins.tickets.models import Ticket
 from plugins.tickets.sla.calendar import (CalendarError, parse_periods, periods_json, periods_text, week_from_text,
@@ -28,7 +27,7 @@ CALENDARS_MENU = "Business calendars"
 DAYS_MENU = "Calendar days"
 PEAKS_MENU = "Peak seasons"
 POLICIES_MENU = "SLA policies"
-LIST_SEPARATORS = re.compile(r"[,，;；\s]+")
+
 
 
 # --- fields ---------------------------------------------------------------------------------------------
@@ -68,44 +67,6 @@ class PeriodsField(StringField):
             except CalendarError as exc:
                 self.data = None
                 raise ValueError(str(exc)) from None
-
-
-class ChoiceListField(SelectMultipleField):
-    """A JSON list of codes shown as a multi-select; nothing chosen is stored as None (= any)."""
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def populate_obj(self, obj, name):
-        setattr(obj, name, list(self.data) or None)
-
-
-class TextListField(StringField):
-    """A JSON list typed as "A, B" (commas, Chinese commas or spaces); empty is stored as None (= any)."""
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return ", ".join(str(v) for v in self.data or [])
-
-    def process_formdata(self, valuelist):
-        if valuelist:
-            self.data = [v for v in LIST_SEPARATORS.split(valuelist[0] or "") if v]
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def populate_obj(self, obj, name):
-        setattr(obj, name, list(self.data or []) or None)
-
-
-def choice_list(text, options):
-    return ChoiceListField(text, choices=lambda: as_select(options), widget=Select2ManyWidget(),
-                           validators=[wtv.Optional()])
-
-
-def labels_of(options):
-    return lambda values: ", ".join(label(options, v) for v in values or []) or str(_l("any"))
 
 
 # --- screens ----------------------------------------------------------------------------------------------
@@ -260,7 +221,7 @@ class SlaPolicyView(RecomputesOnChange, ScopedModelView):
         "types": choice_list(_l("Types"), choices.TYPES),
         "priorities": choice_list(_l("Priorities"), choices.PRIORITIES),
         "channels": choice_list(_l("Channels"), choices.CHANNELS),
-        "tiers": TextListField(_l("Customer tiers"), validators=[wtv.Optional()]),
+        "tiers": text_list(_l("Customer tiers")),
     }
     formatters_columns = {"types": labels_of(choices.TYPES), "priorities": labels_of(choices.PRIORITIES),
                           "channels": labels_of(choices.CHANNELS),

@@ -76,6 +76,8 @@ def test_a_second_report_on_the_same_parcel_attaches_to_its_open_ticket(app, api
     ({"subject": "x", "reporter_phone": "12"}, "reporter_phone"),
     ({"subject": "x", "customer_id": "abc"}, "customer_id"),
     ({"subject": "x", "colour": "red"}, "colour"),
+    ({"subject": "x", "custom": ["a"]}, "custom"),
+    ({"subject": "x" * 201}, "subject"),
 ])
 def test_bad_reports_are_refused_naming_the_field_and_nothing_is_stored(app, api_headers, body, field):
     before = ticket_count(app)

@@ -326,3 +326,19 @@ def test_menu_offers_the_desk_and_pages_are_keyboard_ready(client_for):
         assert f'href="{href}"' in home, href
     assert agent.get("/tickets-static/desk/desk.js").status_code == 200
     assert "tk-queue" in agent.get("/tickets/queue/mine").get_data(as_text=True)
+
+
+def test_a_claim_ticket_page_lists_its_claims_and_offers_to_open_one(app, client_for, desk):
+    from decimal import Decimal
+
+    from plugins.tickets.claims.models import Claim
+
+    with app.app_context():
+        ticket = make_ticket(desk["A"], subject="外包装破损", type="claim", category="damaged")
+        claim = Claim(franchise_id=desk["A"], ticket=ticket, requested_amount=Decimal("120.00"))
+        db.session.add(claim)
+        db.session.commit()
+        ticket_id, number, claim_id = ticket.id, ticket.number, claim.id
+    page = english(client_for("alice")).get(f"/tickets/show/{ticket_id}").get_data(as_text=True)
+    assert f'href="/tickets/claims/show/{claim_id}"' in page and "120.00" in page
+    assert f"/tickets/claims/open?ticket={number}" in page
