@@ -16,6 +16,7 @@ from core.privacy import masked
 from core.tenancy import Franchise
 from plugins.tickets import choices
 from plugins.tickets.desk.display import is_overdue, label, local_time
+from plugins.tickets.kb.replies import render, suggest
 from plugins.tickets.models import Ticket, TicketEvent, TicketParticipant
 from plugins.tickets.routing import sharing
 from plugins.tickets.routing.models import Team, TeamMember
@@ -170,3 +171,14 @@ def invitable_franchises(ticket: Ticket) -> list[tuple[int, str, str]]:
 
 def participants(ticket: Ticket) -> list[TicketParticipant]:
     return list(ticket.participants)
+
+
+def suggested_replies(ticket: Ticket, agent) -> list[tuple[str, str]]:
+    """(title, text) of the canned replies the keyword rules suggest for the customer's latest words (their
+    last message, else the report that opened the ticket), filled in for this ticket."""
+    said = [e for e in ticket.events
+            if not e.internal and e.kind in ("customer_reply", "created", "attached") and e.body]
+    if not said:
+        return []
+    latest = max(said, key=lambda e: (e.at, e.id or 0))
+    return [(canned.title, render(canned, ticket, agent)) for canned in suggest(ticket.franchise_id, latest.body)]

@@ -172,6 +172,7 @@ class TicketView(ScopedModelView):
             teams=page.teams_of(ticket), franchises=page.invitable_franchises(ticket),
             participants=page.participants(ticket), participant_roles=PARTICIPANT_ROLES, choices=choices,
             claim_statuses=CLAIM_STATUSES, callback_statuses=CALLBACK_STATUSES,
+            suggested=page.suggested_replies(ticket, current_user_obj()),
             allowed=self._allowed(), errors=errors or {}, entered=entered or {},
             title=f"{ticket.number} {ticket.subject}"), status
 

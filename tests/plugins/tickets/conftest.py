@@ -51,6 +51,7 @@ def make_ticket(franchise_id: int, subject: str = "查件", created_at=None, **v
     db.session.add(ticket)
     db.session.flush()
     db.session.add(TicketEvent(ticket=ticket, franchise_id=franchise_id, kind="created", at=ticket.created_at,
+                               body=ticket.description,
                                internal=False, data={"channel": ticket.channel}))
     db.session.flush()
     return ticket

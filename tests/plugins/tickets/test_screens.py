@@ -342,3 +342,20 @@ def test_a_claim_ticket_page_lists_its_claims_and_offers_to_open_one(app, client
     page = english(client_for("alice")).get(f"/tickets/show/{ticket_id}").get_data(as_text=True)
     assert f'href="/tickets/claims/show/{claim_id}"' in page and "120.00" in page
     assert f"/tickets/claims/open?ticket={number}" in page
+
+
+def test_the_ticket_page_suggests_a_canned_reply_for_the_customers_words(app, client_for, desk):
+    from plugins.tickets.kb.models import CannedReply, ReplyRule
+
+    with app.app_context():
+        reply = CannedReply(franchise_id=desk["A"], language="zh", title="查件答复",
+                            body="您好，运单 {waybill_no} 正在派送。")
+        db.session.add_all([reply, ReplyRule(franchise_id=desk["A"], keywords="到哪,物流", canned_reply=reply)])
+        asked = make_ticket(desk["A"], subject="查件", description="请问我的快递到哪了？", waybill_no="YT9000000001")
+        other = make_ticket(desk["A"], subject="发票", description="需要开发票")
+        db.session.commit()
+        asked_id, other_id = asked.id, other.id
+    agent = english(client_for("alice"))
+    page = agent.get(f"/tickets/show/{asked_id}").get_data(as_text=True)
+    assert 'data-insert-text="您好，运单 YT9000000001 正在派送。"' in page and "查件答复" in page
+    assert "data-insert-text" not in agent.get(f"/tickets/show/{other_id}").get_data(as_text=True)

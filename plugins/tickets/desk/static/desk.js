@@ -172,6 +172,9 @@
         canned.selectedIndex = 0;
       });
     }
+    Array.prototype.forEach.call(page.querySelectorAll("[data-insert-text]"), function (button) {
+      button.addEventListener("click", function () { insertAtCursor(reply, button.getAttribute("data-insert-text")); });
+    });
     var query = document.getElementById("tk-kb-q");
     var results = document.getElementById("tk-kb-results");
     if (query && results) {
