@@ -1083,13 +1083,22 @@ class _PostgresWriter:
     def _rows(self, table: str) -> int:
         return self.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1000000) t").fetchone()[0]
 
+    def _referencing(self, tables) -> list[str]:
+        """Tables of plugins and other modules that reference ours, directly or through each other (tickets,
+        claims, their evidence ...): a TRUNCATE must name them all."""
+        known, found, frontier = set(tables), [], list(tables)
+        while frontier:
+            rows = self.conn.execute(
+                "SELECT DISTINCT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+                "AND confrelid::regclass::text = ANY(%s)", (frontier,)).fetchall()
+            frontier = [name for (name,) in rows if name not in known]
+            known.update(frontier)
+            found += frontier
+        return found
+
     def _prepare(self):
         existing = {t: self._rows(t) for t in TABLES}
-        # tables of plugins and other modules that reference ours (duplicates, tickets ...)
-        outside = [name for (name,) in self.conn.execute(
-            "SELECT DISTINCT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
-            "AND confrelid::regclass::text = ANY(%s) AND NOT conrelid::regclass::text = ANY(%s)",
-            (list(TABLES), list(TABLES))).fetchall()]
+        outside = self._referencing(TABLES)
         for table in TABLES:
             if self.planned.get(table, 0) < max(existing[table], 50_000):
                 continue  # a small addition: keeping the indexes is cheaper
