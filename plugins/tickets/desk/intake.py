@@ -114,7 +114,7 @@ def open_new(ticket: Ticket, user=None, exception_kind: str | None = None) -> Ti
     shipment, customer = ticket.shipment, ticket.customer
     ticket.district_code = ((shipment.receiver_district_code if shipment is not None else None)
                             or (customer.district_code if customer is not None else None))
-    if ticket.transfer_centre is None and shipment is not None and ticket.type == "exception":
+    if ticket.transfer_centre is None and shipment is not None:  # where the parcel was last scanned
         ticket.transfer_centre = last_scan_location(shipment.id)
     fill_defaults(ticket)  # status "new" and the rest now: routing and the clocks read them before the INSERT
     ticket.is_open = True

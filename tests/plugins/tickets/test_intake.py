@@ -251,3 +251,20 @@ def test_a_new_ticket_is_dispatched_assigned_and_its_clocks_started_in_one_go(ap
         ticket = db.session.get(Ticket, result["id"])
         assert [e.kind for e in sorted(ticket.events, key=lambda e: e.id)] == ["created", "team", "assigned", "status"]
         assert ticket.next_due_at == ticket.first_response_due
+
+
+def test_a_ticket_remembers_where_its_parcel_was_last_scanned_for_the_reports(app, api_headers, ids, parcel):
+    import datetime as dt
+
+    from core.models import TrackingEvent
+
+    with app.app_context(), scope_as(EVERYTHING):
+        for hours, place in ((30, "义乌分拨中心"), (6, "杭州转运中心")):
+            db.session.add(TrackingEvent(franchise_id=ids["A"], shipment_id=parcel["shipment_id"], status="IN_TRANSIT",
+                                         occurred_at=dt.datetime(2026, 11, 20) - dt.timedelta(hours=hours),
+                                         location=place, raw_code=str(hours)))
+        db.session.commit()
+    response = app.test_client().post("/api/v1/tickets/", headers=api_headers("alice"), json={
+        "subject": "延误", "type": "complaint", "category": "delay", "waybill_no": parcel["waybill_no"]})
+    with app.app_context():
+        assert db.session.get(Ticket, response.json["id"]).transfer_centre == "杭州转运中心"
