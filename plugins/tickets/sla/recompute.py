@@ -32,7 +32,7 @@ def recompute_open_tickets(franchise_id: int, chunk_size: int = CHUNK, now: date
     session = db.session
     config = config_for(franchise_id)
     team_calendars = dict(session.execute(
-        select(Team.id, Team.calendar_id).where(Team.franchise_id == franchise_id)).tuples().all())
+        select(Team.id, Team.calendar_id).where(Team.franchise_id == franchise_id)).all())
     last_id, done = 0, 0
     while True:
         tickets = list(session.scalars(
