@@ -22,6 +22,7 @@ from core.models.choices import as_select, label
 from core.tenancy import ScopedInterface, current_scope, current_user_obj, scope_criterion, user_franchise
 from core.views.base import ScopedModelView
 from plugins.tickets import choices
+from plugins.tickets.child_rows import InParentFranchise
 from plugins.tickets.conditions import choice_list, labels_of, text_list
 from plugins.tickets.menu import add_view
 from plugins.tickets.models import Ticket
@@ -77,7 +78,7 @@ def user_select(label_text, required: bool):
 
 # --- teams ----------------------------------------------------------------------------------------------
 
-class TeamMemberView(ScopedModelView):
+class TeamMemberView(InParentFranchise, ScopedModelView):
     route_base = "/tickets/team-members"
     datamodel = ScopedInterface(TeamMember)
     entity_label, entity_label_plural = _l("Team member"), _l("Team members")
@@ -94,18 +95,7 @@ class TeamMemberView(ScopedModelView):
                            "away": _l("Away members get no new tickets; coming back hands out the backlog")}
     add_form_extra_fields = edit_form_extra_fields = {"user": user_select(_l("Agent"), required=True)}
 
-    def _place(self, item):
-        # a member belongs to the franchise of its team
-        if item.team is not None:
-            item.franchise_id = item.team.franchise_id
-
-    def pre_add(self, item):
-        self._place(item)
-        super().pre_add(item)
-
-    def pre_update(self, item):
-        self._place(item)
-        super().pre_update(item)
+    parent = "team"
 
 
 class TeamView(ScopedModelView):

@@ -15,6 +15,7 @@ from core.models.choices import as_select, label
 from core.tenancy import ScopedInterface
 from core.views.base import ScopedModelView, timestamp
 from plugins.tickets import choices
+from plugins.tickets.child_rows import InParentFranchise
 from plugins.tickets.conditions import choice_list, labels_of, text_list
 from plugins.tickets.menu import add_view
 from plugins.tickets.models import Ticket
@@ -121,7 +122,7 @@ class BusinessCalendarView(RecomputesOnChange, ScopedModelView):
         db.session.execute(update(Team).where(Team.calendar_id == item.id).values(calendar_id=None))
 
 
-class CalendarDayView(RecomputesOnChange, ScopedModelView):
+class CalendarDayView(InParentFranchise, RecomputesOnChange, ScopedModelView):
     route_base = "/tickets/sla/calendar-days"
     datamodel = ScopedInterface(CalendarDay)
     plugin = "tickets"
@@ -150,18 +151,7 @@ class CalendarDayView(RecomputesOnChange, ScopedModelView):
     formatters_columns = {"kind": lambda code: label(DAY_KINDS, code),
                           "hours": lambda hours: periods_text(parse_periods(hours)) if hours else ""}
 
-    def _place(self, item):
-        # a day belongs to the franchise of its calendar
-        if item.calendar is not None:
-            item.franchise_id = item.calendar.franchise_id
-
-    def pre_add(self, item):
-        self._place(item)
-        super().pre_add(item)
-
-    def pre_update(self, item):
-        self._place(item)
-        super().pre_update(item)
+    parent = "calendar"
 
 
 class PeakSeasonView(RecomputesOnChange, ScopedModelView):
