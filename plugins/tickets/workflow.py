@@ -138,7 +138,7 @@ def note(ticket: Ticket, user, body: str) -> TicketEvent:
 
 def customer_reply(ticket: Ticket, body: str, channel: str | None = None) -> TicketEvent:
     """A message from the customer: it restarts a paused clock and may reopen a recently finished ticket."""
-    from plugins.tickets.followup.service import reopen_window_open
+    from plugins.tickets.followup.service import reopen_window_open  # followup builds on this module
 
     body = (body or "").strip()
     if not body:
@@ -154,7 +154,7 @@ def customer_reply(ticket: Ticket, body: str, channel: str | None = None) -> Tic
 
 
 def _on_closed(ticket: Ticket) -> None:
-    from plugins.tickets.followup.service import on_closed
+    from plugins.tickets.followup.service import on_closed  # followup builds on this module
 
     on_closed(ticket)
     emit("ticket.closed", ticket.franchise_id, event_payload(ticket))
