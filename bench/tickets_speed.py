@@ -16,7 +16,7 @@ are deleted first and the open tickets put back as generated before the scan, so
    the slowest page.
 2. **Ticket creation** `POST /api/v1/tickets/` through gunicorn (2 workers, gthread 4 threads as
    bench/ingest_pushes.py, `core.app:create_app()`, REDIS_URL set: domain events go to the outbox and RQ; no
-   RQ worker runs, the queues are emptied afterwards) driven by wrk with bench/wrk/json_bodies.lua: each
+   RQ worker runs, the queues are emptied afterwards) driven by wrk with bench/wrk/bodies.lua: each
    request a JSON body naming a different waybill of a shipment without a ticket (1 in 10 names none), of
    a franchise the API user (a Frontline Agent of all 20 franchises) serves, with type, category, priority,
    channel, reporter name and (half of them) phone; JWT from /api/v1/security/login. So every request runs
@@ -65,7 +65,7 @@ from bench.ingest_pushes import (PROCESSES, Server, Slice, _on_signal, _shorten_
 from bench.list_latency import SqlCounter, libpq_url, machine_info, run_cases, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
-LUA = ROOT / "bench" / "wrk" / "json_bodies.lua"
+LUA = ROOT / "bench" / "wrk" / "bodies.lua"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 QUEUE_PREFIX = "crmbench-tickets"
 GOAL_QUEUE_P95, GOAL_RATE, GOAL_SCAN = 100.0, 300.0, 10.0
@@ -276,9 +276,9 @@ class BodySlice(Slice):
 
 def run_wrk_json(url: str, body_slice: BodySlice, token: str, seconds: float, threads: int, connections: int,
                  workdir: Path, label: str) -> dict:
-    """bench.ingest_pushes.run_wrk with the JSON script (bearer token, 201 expected)."""
+    """bench.ingest_pushes.run_wrk for JSON bodies with a bearer token, 201 expected."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-           "-s", str(LUA), url, "--", body_slice.prefix, token, "201", CREATED_OK]
+           "-s", str(LUA), url, "--", body_slice.prefix, "application/json", CREATED_OK, "201", token]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -1,12 +1,13 @@
--- wrk script of bench/ingest_pushes.py: POST one pre-generated body per request, each request a different
--- line of a file, so each request is a different shipment.
+-- wrk script of bench/ingest_pushes.py and bench/tickets_speed.py: POST one pre-generated body per request,
+-- each request a different line of a file, so each request is a different shipment (or ticket).
 --
---   wrk -t2 -c16 -d15s -s bench/wrk/bodies.lua http://127.0.0.1:PORT/path -- <prefix> <content type> <pattern>
+--   wrk -t2 -c16 -d15s -s bench/wrk/bodies.lua http://127.0.0.1:PORT/path -- <prefix> <content type> <pattern> \
+--       [<expected status, default 200> [<bearer token>]]
 --
 -- Thread N (0-based, in the order wrk set the threads up) reads `<prefix>N.txt`: one URL-encoded form body a
 -- line, sent in file order. When a thread has sent every line it starts again at the first (counted as a
 -- wrap: the later requests resend known bodies, so the run needs more lines; the benchmark says so).
--- A response counts as bad when its status is not 200 or its body does not match the Lua pattern <pattern>
+-- A response counts as bad when its status is not the expected one or its body does not match the Lua pattern <pattern>
 -- (wrk itself only counts statuses above 399, and a redirect to a login page would pass as success).
 -- done() prints one line `WRKJSON {...}` with the figures (latencies in microseconds) for the benchmark.
 
@@ -22,6 +23,8 @@ end
 function init(args)
    local prefix, content_type = args[1], args[2]
    pattern = args[3] or ""
+   expected = tonumber(args[4] or "200")
+   local token = args[5]
    bodies = {}
    local path = prefix .. tid .. ".txt"
    local f = assert(io.open(path, "rb"), "cannot open " .. path)
@@ -32,6 +35,7 @@ function init(args)
    assert(#bodies > 0, path .. " has no bodies")
    lines = #bodies
    headers = {["Content-Type"] = content_type}
+   if token then headers["Authorization"] = "Bearer " .. token end
    sent, wraps, bad_status, bad_body, index = 0, 0, 0, 0, 0
    first_bad = ""
 end
@@ -47,7 +51,7 @@ function request()
 end
 
 function response(status, headers, body)
-   if status ~= 200 then
+   if status ~= expected then
       bad_status = bad_status + 1
       if first_bad == "" then first_bad = status .. " " .. string.sub(body or "", 1, 200) end
    elseif pattern ~= "" and not string.find(body or "", pattern) then
