@@ -811,17 +811,22 @@ def main(argv=None) -> int:
     if not url.startswith("postgresql"):
         sys.exit("--database-url: this benchmark needs PostgreSQL")
 
+    return in_workdir("crm-bench-ingest-", args.keep_files, lambda workdir: _run(args, url, workdir))
+
+
+def in_workdir(prefix: str, keep_files: bool, run) -> int:
+    """`run(workdir)` in a fresh temporary folder, stopping every server started on the way however it ends."""
     signal.signal(signal.SIGTERM, _on_signal)
     atexit.register(stop_all)
-    workdir = Path(tempfile.mkdtemp(prefix="crm-bench-ingest-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        return _run(args, url, workdir)
+        return run(workdir)
     except KeyboardInterrupt:
         print("interrupted: stopping the servers")
         return 130
     finally:
         stop_all()
-        if args.keep_files:
+        if keep_files:
             print(f"work folder kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -253,43 +253,17 @@ def _ensure_users(app, franchise_ids: list[int]) -> list[int]:
 
 def _ensure_franchise_setup(franchise_id: int, agents: list[int]) -> tuple[list[int], list[int]]:
     """demo.py's set-up of one franchise, with 10 agents per team. Returns (team ids, policy ids) in order."""
-    import datetime as dt
-
     from core.extensions import db
-    from plugins.tickets.demo import HOLIDAYS, MAKEUP_DAYS, POLICIES, TEAMS
-    from plugins.tickets.routing.models import DispatchRule, Team, TeamMember
-    from plugins.tickets.sla.models import BusinessCalendar, CalendarDay, PeakSeason, SlaPolicy
+    from plugins.tickets.demo import setup_franchise
+    from plugins.tickets.routing.models import Team
+    from plugins.tickets.sla.models import SlaPolicy
 
     teams = db.session.scalars(select(Team).where(Team.franchise_id == franchise_id).order_by(Team.id)).all()
     if not teams:
-        calendar = BusinessCalendar(franchise_id=franchise_id, name="工作日 9-18", is_default=True)
-        db.session.add(calendar)
-        for first, last, name in HOLIDAYS:
-            day = dt.date.fromisoformat(first)
-            while day <= dt.date.fromisoformat(last):
-                db.session.add(CalendarDay(franchise_id=franchise_id, calendar=calendar, day=day, kind="holiday",
-                                           name=name))
-                day += dt.timedelta(days=1)
-        for day, name in MAKEUP_DAYS:
-            db.session.add(CalendarDay(franchise_id=franchise_id, calendar=calendar,
-                                       day=dt.date.fromisoformat(day), kind="workday", name=name))
-        db.session.add(PeakSeason(franchise_id=franchise_id, name="双11", starts_at=dt.datetime(2026, 11, 10, 16),
-                                  ends_at=dt.datetime(2026, 11, 20, 16), factor=1.5))
-        for tidx, (name, types) in enumerate(TEAMS):
-            members = agents[tidx * AGENTS_PER_TEAM:(tidx + 1) * AGENTS_PER_TEAM]
-            team = Team(franchise_id=franchise_id, name=name, lead_id=members[0], calendar=calendar,
-                        assignment="least_busy" if name == "投诉组" else "round_robin",
-                        max_open_per_agent=AGENT_CAP)
-            db.session.add(team)
-            for user_id in members:
-                db.session.add(TeamMember(franchise_id=franchise_id, team=team, user_id=user_id))
-            db.session.add(DispatchRule(franchise_id=franchise_id, name=f"{name}: {', '.join(types)}",
-                                        position=(tidx + 1) * 10, types=types, team=team))
-            teams.append(team)
-        for position, (name, conditions, first, resolution) in enumerate(POLICIES):
-            db.session.add(SlaPolicy(franchise_id=franchise_id, name=name, position=(position + 1) * 10,
-                                     first_response_minutes=first, resolution_minutes=resolution, **conditions))
-        db.session.flush()
+        def members(index):
+            return agents[index * AGENTS_PER_TEAM:(index + 1) * AGENTS_PER_TEAM]
+
+        teams = setup_franchise(franchise_id, members, lambda index: members(index)[0], cap=AGENT_CAP)
     policies = db.session.scalars(select(SlaPolicy.id).where(SlaPolicy.franchise_id == franchise_id)
                                   .order_by(SlaPolicy.position, SlaPolicy.id)).all()
     return [t.id for t in teams], list(policies)

@@ -38,7 +38,6 @@ The machine's load (other processes' CPU) is printed with each part: on a shared
 from __future__ import annotations
 
 import argparse
-import atexit
 import collections
 import http.client
 import json
@@ -47,10 +46,8 @@ import random
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -59,9 +56,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench import tickets_data as data
-from bench.ingest_pushes import (PROCESSES, Server, Slice, _on_signal, _shorten_path, check_errors, cpu_seconds,
-                                 flush_queues, free_port, machine_busy, measured, postgres_pids, print_runs, stop,
-                                 stop_all, wait_quiet)
+from bench.ingest_pushes import (PROCESSES, Server, Slice, _shorten_path, check_errors, cpu_seconds, flush_queues,
+                                 free_port, in_workdir, machine_busy, measured, postgres_pids, print_runs, stop,
+                                 wait_quiet)
 from bench.list_latency import SqlCounter, libpq_url, machine_info, run_cases, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -640,20 +637,7 @@ def main(argv=None) -> int:
     data.quiet_logs()
     if "api" in parts and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
-    signal.signal(signal.SIGTERM, _on_signal)
-    atexit.register(stop_all)
-    workdir = Path(tempfile.mkdtemp(prefix="crm-bench-tickets-"))
-    try:
-        return _run(args, parts, workdir)
-    except KeyboardInterrupt:
-        print("interrupted: stopping the servers")
-        return 130
-    finally:
-        stop_all()
-        if args.keep_files:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_workdir("crm-bench-tickets-", args.keep_files, lambda workdir: _run(args, parts, workdir))
 
 
 def _run(args, parts: set[str], workdir: Path) -> int:

@@ -10,7 +10,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def network_zone() -> ZoneInfo:
+    """`CRM_TIMEZONE` (Asia/Shanghai by default): the zone staff work in."""
+    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai")
+
+
 def local_now() -> datetime:
-    """Now in `CRM_TIMEZONE` (Asia/Shanghai by default), naive."""
-    name = current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return datetime.now(ZoneInfo(name)).replace(tzinfo=None)
+    """Now in the network's zone, naive."""
+    return datetime.now(network_zone()).replace(tzinfo=None)
+
+
+def to_local(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time in the network's zone, naive."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc).astimezone(network_zone()).replace(tzinfo=None)

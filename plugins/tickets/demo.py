@@ -56,6 +56,18 @@ def add_demo(app, franchise_ids) -> list[str]:
 
 
 def _setup(franchise_id: int) -> None:
+    users = db.session.scalars(select(User).join(User.franchises).where(Franchise.id == franchise_id)
+                               .order_by(User.id)).all()
+    lead = next((u.id for u in users if any(r.name == "Outlet Manager" for r in u.roles)), None)
+    agents = [u.id for u in users if any(r.name in ("Frontline Agent", "Outlet Manager") for r in u.roles)]
+    setup_franchise(franchise_id, lambda index: agents, lambda index: lead)
+    db.session.add(CallbackRule(franchise_id=franchise_id, name="投诉结案回访", types=["complaint"], delay_hours=24))
+    db.session.flush()
+
+
+def setup_franchise(franchise_id: int, members_of, lead_of, cap: int | None = None) -> list[Team]:
+    """A franchise's calendar (holidays, a make-up day), 双11, the TEAMS with a dispatch rule each and the
+    POLICIES; `members_of(i)` / `lead_of(i)` give the user ids of team i. Also the benchmark's set-up."""
     calendar = BusinessCalendar(franchise_id=franchise_id, name="工作日 9-18", is_default=True)
     db.session.add(calendar)
     for first, last, name in HOLIDAYS:
@@ -69,23 +81,23 @@ def _setup(franchise_id: int) -> None:
                                    kind="workday", name=name))
     db.session.add(PeakSeason(franchise_id=franchise_id, name="双11", starts_at=dt.datetime(2026, 11, 10, 16),
                               ends_at=dt.datetime(2026, 11, 20, 16), factor=1.5))
-    users = db.session.scalars(select(User).join(User.franchises).where(Franchise.id == franchise_id)
-                               .order_by(User.id)).all()
-    lead = next((u for u in users if any(r.name == "Outlet Manager" for r in u.roles)), None)
-    agents = [u for u in users if any(r.name in ("Frontline Agent", "Outlet Manager") for r in u.roles)]
-    for position, (name, types) in enumerate(TEAMS):
-        team = Team(franchise_id=franchise_id, name=name, lead=lead, calendar=calendar,
+    teams = []
+    for index, (name, types) in enumerate(TEAMS):
+        team = Team(franchise_id=franchise_id, name=name, lead_id=lead_of(index), calendar=calendar,
                     assignment="least_busy" if name == "投诉组" else "round_robin")
+        if cap is not None:
+            team.max_open_per_agent = cap
         db.session.add(team)
-        for user in agents:
-            db.session.add(TeamMember(franchise_id=franchise_id, team=team, user=user))
+        for user_id in members_of(index):
+            db.session.add(TeamMember(franchise_id=franchise_id, team=team, user_id=user_id))
         db.session.add(DispatchRule(franchise_id=franchise_id, name=f"{name}: {', '.join(types)}",
-                                    position=(position + 1) * 10, types=types, team=team))
+                                    position=(index + 1) * 10, types=types, team=team))
+        teams.append(team)
     for position, (name, conditions, first, resolution) in enumerate(POLICIES):
         db.session.add(SlaPolicy(franchise_id=franchise_id, name=name, position=(position + 1) * 10,
                                  first_response_minutes=first, resolution_minutes=resolution, **conditions))
-    db.session.add(CallbackRule(franchise_id=franchise_id, name="投诉结案回访", types=["complaint"], delay_hours=24))
     db.session.flush()
+    return teams
 
 
 def _tickets(franchise_id: int) -> int:

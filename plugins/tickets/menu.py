@@ -1,10 +1,14 @@
 """The plugin's menu category: one name for permissions, a translated label for people."""
 
+from pathlib import Path
+
 from flask_babel import lazy_gettext as _l
 
 CATEGORY = "Tickets"
 CATEGORY_LABEL = _l("Tickets")
 CATEGORY_ICON = "fa-ticket"
+# the views' `template_folder`: FAB gives each view a blueprint of its own, so core never knows the plugin's pages
+TEMPLATE_FOLDER = str(Path(__file__).resolve().parent / "templates")
 
 
 def add_view(appbuilder, view, name: str, label, icon: str) -> None:

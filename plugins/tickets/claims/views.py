@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from flask import abort, flash, redirect, render_template_string, request, send_file, url_for
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -25,7 +25,7 @@ from plugins.tickets.claims import evidence as evidence_files
 from plugins.tickets.claims import service
 from plugins.tickets.claims.models import (CHARGEBACK_STATUSES, CLAIM_STATUSES, PAYOUT_METHODS, Claim,
                                            ClaimApprovalLimit, ClaimEvidence)
-from plugins.tickets.menu import add_view
+from plugins.tickets.menu import TEMPLATE_FOLDER, add_view
 from plugins.tickets.models import Ticket
 from plugins.tickets.workflow import TicketError
 
@@ -78,102 +78,8 @@ def ticket_url(ticket) -> str | None:
         return None
 
 
-CLAIM_PAGE = """{% extends "appbuilder/base.html" %}
-{% block content %}
-<h2>{{ t.title }} {{ claim.number }}
-  <small><span class="label label-default" data-status="{{ claim.status }}">{{ statuses[claim.status] }}</span></small></h2>
-{% for action, message in errors.items() %}<div class="alert alert-danger claim-error" data-action="{{ action }}">{{ message }}</div>{% endfor %}
-<div class="row"><div class="col-md-6">
-<table class="table table-condensed" id="claim-facts">
-  <tr><th>{{ t.ticket }}</th><td>{% if ticket_link %}<a href="{{ ticket_link }}">{{ claim.ticket.number }}</a>{% else %}{{ claim.ticket.number }}{% endif %}
-    — {{ claim.ticket.subject }}</td></tr>
-  <tr><th>{{ t.waybill }}</th><td>{{ claim.shipment.waybill_no if claim.shipment else '' }}</td></tr>
-  <tr><th>{{ t.franchise }}</th><td>{{ claim.franchise }}</td></tr>
-  <tr><th>{{ t.requested }}</th><td>{{ money(claim.requested_amount) }}</td></tr>
-  <tr><th>{{ t.declared }}</th><td>{{ money(claim.declared_value) or '—' }}
-    {% if over_declared %}<span class="label label-warning" id="over-declared">{{ t.over_declared }}</span>{% endif %}</td></tr>
-  <tr><th>{{ t.assessed }}</th><td>{{ money(claim.assessed_amount) }} {{ claim.assessment_note or '' }}</td></tr>
-  <tr><th>{{ t.approved }}</th><td>{{ claim.approved_by or '' }} {{ claim.approved_at.strftime('%Y-%m-%d %H:%M') if claim.approved_at else '' }}</td></tr>
-  {% if claim.rejection_reason %}<tr><th>{{ t.rejected }}</th><td>{{ claim.rejection_reason }}</td></tr>{% endif %}
-  <tr><th>{{ t.paid }}</th><td>{{ money(claim.paid_amount) }} {{ methods.get(claim.payout_method, '') }}
-    {{ claim.paid_at.strftime('%Y-%m-%d %H:%M') if claim.paid_at else '' }}</td></tr>
-  <tr><th>{{ t.chargeback }}</th><td data-chargeback="{{ claim.chargeback_status }}">{{ chargebacks[claim.chargeback_status] }}
-    {% if claim.responsible_franchise %}— {{ claim.responsible_franchise }} {{ money(claim.chargeback_amount) }}{% endif %}</td></tr>
-</table>
-<h4>{{ t.evidence }}</h4>
-<ul id="claim-evidence">{% for item in claim.evidence %}
-  <li><a href="{{ url_for('ClaimView.evidence', pk=item.id) }}">{{ item.filename }}</a>
-    <span class="text-muted">{{ item.content_type }}, {{ (item.size / 1024)|round(1) }} KB</span></li>
-{% else %}<li class="text-muted">{{ t.no_evidence }}</li>{% endfor %}</ul>
-{% if can.upload %}<a class="btn btn-default btn-sm" href="{{ url_for('ClaimView.upload', pk=claim.id) }}">
-  <i class="fa fa-upload"></i> {{ t.upload }}</a>{% endif %}
-</div><div class="col-md-6">
-{% macro form(action, title, button, style='btn-primary') %}
-<form method="post" action="{{ url_for('ClaimView.' + action, pk=claim.id) }}" class="claim-action panel panel-default" id="claim-{{ action }}">
-<div class="panel-body"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<h5>{{ title }}</h5>{{ caller() }}
-<button type="submit" class="btn {{ style }} btn-sm">{{ button }}</button></div></form>
-{% endmacro %}
-{% if can.assess %}{% call form('assess', t.assess, t.assess) %}
-  <input class="form-control" name="amount" placeholder="{{ t.amount }}" value="{{ values.get('amount', '') }}" inputmode="decimal">
-  <textarea class="form-control" name="note" placeholder="{{ t.note }}" rows="2">{{ values.get('note', '') }}</textarea>
-{% endcall %}{% endif %}
-{% if can.approve %}{% call form('approve', t.approve_title, t.approve, 'btn-success') %}{% endcall %}
-{% call form('reject', t.reject, t.reject, 'btn-danger') %}
-  <textarea class="form-control" name="reason" placeholder="{{ t.reason }}" rows="2" required>{{ values.get('reason', '') }}</textarea>
-{% endcall %}{% endif %}
-{% if can.pay %}{% call form('pay', t.pay, t.pay) %}
-  <input class="form-control" name="amount" placeholder="{{ t.amount }}" value="{{ values.get('amount', '') }}" inputmode="decimal">
-  <select class="form-control" name="method">{% for code, label in methods.items() %}<option value="{{ code }}">{{ label }}</option>{% endfor %}</select>
-{% endcall %}{% endif %}
-{% if can.charge_back %}{% call form('charge_back', t.charge_back, t.charge_back, 'btn-warning') %}
-  <select class="form-control" name="responsible_franchise_id">{% for f in franchises %}<option value="{{ f.id }}">{{ f }}</option>{% endfor %}</select>
-  <input class="form-control" name="amount" placeholder="{{ t.amount }}" value="{{ values.get('amount', '') }}" inputmode="decimal">
-{% endcall %}{% endif %}
-{% if can.answer %}{% call form('accept_chargeback', t.accept, t.accept, 'btn-success') %}{% endcall %}
-{% call form('dispute_chargeback', t.dispute, t.dispute, 'btn-danger') %}
-  <textarea class="form-control" name="reason" placeholder="{{ t.reason }}" rows="2" required>{{ values.get('reason', '') }}</textarea>
-{% endcall %}{% endif %}
-{% if can.settle %}{% call form('settle_chargeback', t.settle, t.settle) %}{% endcall %}{% endif %}
-</div></div>
-<a class="btn btn-default" href="{{ url_for('ClaimView.list') }}">{{ t.back }}</a>
-{% endblock %}
-"""
 
-OPEN_PAGE = """{% extends "appbuilder/base.html" %}
-{% block content %}
-<h2>{{ t.title }}</h2>
-<div class="panel panel-default"><div class="panel-body">
-<form method="post" id="claim-open">
-  <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-  {% for name, label, kind in fields %}
-  <div class="form-group{{ ' has-error' if errors.get(name) else '' }}"><label for="{{ name }}">{{ label }}</label>
-    {% if kind == 'textarea' %}<textarea class="form-control" id="{{ name }}" name="{{ name }}" rows="3">{{ values.get(name, '') }}</textarea>
-    {% else %}<input class="form-control" id="{{ name }}" name="{{ name }}" value="{{ values.get(name, '') }}"
-      {{ 'inputmode=decimal' if name == 'requested_amount' else '' }}>{% endif %}
-    {% if errors.get(name) %}<p class="help-block">{{ errors[name] }}</p>{% endif %}</div>
-  {% endfor %}
-  <button type="submit" class="btn btn-primary">{{ t.submit }}</button>
-  <a class="btn btn-default" href="{{ url_for('ClaimView.list') }}">{{ t.back }}</a>
-</form></div></div>
-{% endblock %}
-"""
 
-UPLOAD_PAGE = """{% extends "appbuilder/base.html" %}
-{% block content %}
-<h2>{{ t.title }} {{ claim.number }}</h2>
-<div class="panel panel-default"><div class="panel-body">
-<form method="post" enctype="multipart/form-data" id="claim-upload">
-  <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-  <div class="form-group{{ ' has-error' if error else '' }}"><label for="file">{{ t.file }}</label>
-    <input type="file" id="file" name="file" required accept="image/jpeg,image/png,image/webp,application/pdf">
-    {% if error %}<p class="help-block" id="upload-error">{{ error }}</p>{% endif %}
-    <p class="help-block">{{ t.help }}</p></div>
-  <button type="submit" class="btn btn-primary"><i class="fa fa-upload"></i> {{ t.submit }}</button>
-  <a class="btn btn-default" href="{{ url_for('ClaimView.show', pk=claim.id) }}">{{ t.back }}</a>
-</form></div></div>
-{% endblock %}
-"""
 
 
 def _page_texts() -> dict:
@@ -192,6 +98,7 @@ def _page_texts() -> dict:
 
 
 class ClaimView(ScopedModelView):
+    template_folder = TEMPLATE_FOLDER
     route_base = "/tickets/claims"
     datamodel = ClaimInterface(Claim)
     entity_label, entity_label_plural = _l("Claim"), _l("Claims")
@@ -210,9 +117,8 @@ class ClaimView(ScopedModelView):
     search_form_extra_fields = {"status": _select(CLAIM_STATUSES), "chargeback_status": _select(CHARGEBACK_STATUSES)}
     formatters_columns = {"status": _label(CLAIM_STATUSES), "chargeback_status": _label(CHARGEBACK_STATUSES)}
 
-    def _render(self, source: str, status: int = 200, **context):
-        return render_template_string(source, appbuilder=self.appbuilder,
-                                      base_template=self.appbuilder.base_template, **context), status
+    def _render(self, template: str, status: int = 200, **context):
+        return self.render_template(template, **context), status
 
     def _may(self, permission: str) -> bool:
         return self.appbuilder.sm.has_access(f"can_{permission}", self.class_permission_name)
@@ -240,7 +146,7 @@ class ClaimView(ScopedModelView):
             if allowed is not None:
                 query = query.where(Franchise.id.in_(sorted(allowed) or [-1]))
             franchises = db.session.scalars(query).all()
-        return self._render(CLAIM_PAGE, status=status, t=_page_texts(), claim=claim, can=can, errors=errors or {},
+        return self._render("tickets/claims/claim.html", status=status, t=_page_texts(), claim=claim, can=can, errors=errors or {},
                             values=values or {}, statuses={k: str(v) for k, v in CLAIM_STATUSES.items()},
                             chargebacks={k: str(v) for k, v in CHARGEBACK_STATUSES.items()},
                             methods={k: str(v) for k, v in PAYOUT_METHODS.items()}, franchises=franchises,
@@ -350,7 +256,7 @@ class ClaimView(ScopedModelView):
                     return redirect(url_for(".show", pk=claim.id))
         fields = [("ticket", _("Ticket number"), "input"), ("requested_amount", _("Amount requested (CNY)"), "input"),
                   ("note", _("What happened"), "textarea")]
-        return self._render(OPEN_PAGE, status=422 if errors else 200, t={
+        return self._render("tickets/claims/open.html", status=422 if errors else 200, t={
             "title": _("Open a claim"), "submit": _("Open the claim"), "back": _("Back")},
             fields=fields, values=values, errors=errors)
 
@@ -378,7 +284,7 @@ class ClaimView(ScopedModelView):
                 flash(_("Evidence added."), "success")
                 return redirect(url_for(".show", pk=pk))
         limit = evidence_files.max_bytes(claim.franchise_id) // evidence_files.MB
-        return self._render(UPLOAD_PAGE, status=422 if error else 200, claim=claim, error=error, t={
+        return self._render("tickets/claims/upload.html", status=422 if error else 200, claim=claim, error=error, t={
             "title": _("Add evidence to claim"), "file": _("Photo or PDF"), "submit": _("Upload"),
             "back": _("Back"),
             "help": _("JPEG, PNG, WebP or PDF, at most %(mb)d MB.", mb=limit)})

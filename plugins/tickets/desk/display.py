@@ -5,33 +5,22 @@ The database keeps naive UTC; agents read and type the network's local time (`CR
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
-
-from flask import current_app, has_app_context
-
-from core.clock import utcnow
+from core.clock import to_local, utcnow
 from core.models.choices import label as choice_label
 from plugins.tickets import choices
 from plugins.tickets.models import Ticket
 
 # the plugin's templates (tickets/...): FAB gives each view a blueprint, whose template folder this is
-TEMPLATE_FOLDER = str(Path(__file__).resolve().parent.parent / "templates")
 STATIC_FOLDER = str(Path(__file__).resolve().parent / "static")
-
-
-def _zone() -> ZoneInfo:
-    name = current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return ZoneInfo(name)
 
 
 def local_time(value: datetime | None, seconds: bool = False) -> str:
     """A stored (naive UTC) time as the agent reads it."""
     if value is None:
         return ""
-    local = value.replace(tzinfo=timezone.utc).astimezone(_zone())
-    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return to_local(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def label(kind: str, code) -> str:

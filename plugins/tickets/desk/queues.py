@@ -23,7 +23,8 @@ from core.extensions import db
 from core.models import Customer
 from core.privacy import mask_name
 from core.tenancy import current_user_obj
-from plugins.tickets.desk.display import TEMPLATE_FOLDER, is_overdue, label, local_time, overdue_condition
+from plugins.tickets.desk.display import is_overdue, label, local_time, overdue_condition
+from plugins.tickets.menu import TEMPLATE_FOLDER
 from plugins.tickets.models import AgentAlert, Ticket
 from plugins.tickets.routing.models import Team, TeamMember
 from plugins.tickets.routing.sharing import visible_tickets_criterion

@@ -29,12 +29,12 @@ from core.views.customers import staff_in_scope
 from plugins.tickets import choices, workflow
 from plugins.tickets.claims.models import CLAIM_STATUSES
 from plugins.tickets.desk import page
-from plugins.tickets.desk.display import STATIC_FOLDER, TEMPLATE_FOLDER, label, local_time
+from plugins.tickets.desk.display import STATIC_FOLDER, label, local_time
 from plugins.tickets.desk.intake import IntakeError, create_ticket, lookup
 from plugins.tickets.desk.intake_form import (CATEGORY_TYPES, custom_form_class, field_errors, read_form,
                                               ticket_franchises)
 from plugins.tickets.followup.models import CALLBACK_STATUSES
-from plugins.tickets.menu import CATEGORY, CATEGORY_ICON, CATEGORY_LABEL
+from plugins.tickets.menu import CATEGORY, CATEGORY_ICON, CATEGORY_LABEL, TEMPLATE_FOLDER
 from plugins.tickets.models import Ticket
 from plugins.tickets.routing.sharing import ROLES as PARTICIPANT_ROLES
 from plugins.tickets.routing.sharing import TicketInterface

@@ -3,7 +3,7 @@ the current agent's open callbacks first in due order, with a form to record eac
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template_string, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder.actions import action
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -21,7 +21,7 @@ from plugins.tickets import choices
 from plugins.tickets.conditions import choice_list, labels_of
 from plugins.tickets.followup import service
 from plugins.tickets.followup.models import CALLBACK_OUTCOMES, CALLBACK_STATUSES, CallbackRule, CallbackTask
-from plugins.tickets.menu import add_view
+from plugins.tickets.menu import TEMPLATE_FOLDER, add_view
 from plugins.tickets.workflow import TicketError
 
 RULES_MENU = "Callback rules"
@@ -76,37 +76,10 @@ def _outcome_text(code):
     return str(CALLBACK_OUTCOMES.get(code, code or ""))
 
 
-ATTEMPT_PAGE = """{% extends "appbuilder/base.html" %}
-{% block content %}
-<h2>{{ t.title }}: {{ task.ticket.number }} — {{ task.ticket.subject }}</h2>
-<table class="table table-condensed" style="max-width: 48em">
-  <tr><th>{{ t.customer }}</th><td>{{ task.customer or '' }}</td></tr>
-  <tr><th>{{ t.due }}</th><td>{{ task.due_at.strftime('%Y-%m-%d %H:%M') }}</td></tr>
-  <tr><th>{{ t.attempts }}</th><td data-attempts="{{ task.attempts }}">{{ task.attempts }}</td></tr>
-  <tr><th>{{ t.status }}</th><td data-status="{{ task.status }}">{{ statuses[task.status] }}</td></tr>
-</table>
-{% if task.status == 'open' %}
-<div class="panel panel-default"><div class="panel-body">
-<form method="post" id="callback-attempt">
-  <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-  <div class="form-group{{ ' has-error' if error else '' }}"><label for="outcome">{{ t.outcome }}</label>
-    <select class="form-control" id="outcome" name="outcome" autofocus>
-    {% for code, label in outcomes.items() %}<option value="{{ code }}" {{ 'selected' if values.get('outcome') == code else '' }}>{{ label }}</option>{% endfor %}
-    </select></div>
-  <div class="form-group"><label for="note">{{ t.note }}</label>
-    <textarea class="form-control" id="note" name="note" rows="3">{{ values.get('note', '') }}</textarea></div>
-  <div class="form-group"><label for="call_record_url">{{ t.recording }}</label>
-    <input class="form-control" id="call_record_url" name="call_record_url" value="{{ values.get('call_record_url', '') }}"></div>
-  {% if error %}<p class="help-block text-danger" id="attempt-error">{{ error }}</p>{% endif %}
-  <button type="submit" class="btn btn-primary">{{ t.save }}</button>
-  <a class="btn btn-default" href="{{ url_for('CallbackTaskView.list') }}">{{ t.back }}</a>
-</form></div></div>
-{% else %}<a class="btn btn-default" href="{{ url_for('CallbackTaskView.list') }}">{{ t.back }}</a>{% endif %}
-{% endblock %}
-"""
 
 
 class CallbackTaskView(ScopedModelView):
+    template_folder = TEMPLATE_FOLDER
     route_base = "/tickets/callbacks"
     datamodel = CallbackInterface(CallbackTask)
     entity_label, entity_label_plural = _l("Callback"), _l("Callbacks")
@@ -161,9 +134,8 @@ class CallbackTaskView(ScopedModelView):
             else:
                 flash(_("Call recorded."), "success")
                 return redirect(url_for(".list"))
-        page = render_template_string(
-            ATTEMPT_PAGE, appbuilder=self.appbuilder, base_template=self.appbuilder.base_template, task=task,
-            error=error, values=values, statuses={k: str(v) for k, v in CALLBACK_STATUSES.items()},
+        page = self.render_template(
+            "tickets/followup/attempt.html", task=task, error=error, values=values, statuses={k: str(v) for k, v in CALLBACK_STATUSES.items()},
             outcomes={k: str(v) for k, v in CALLBACK_OUTCOMES.items()},
             t={"title": _("Callback"), "customer": _("Customer"), "due": _("Due"), "attempts": _("Attempts"),
                "status": _("Status"), "outcome": _("Outcome"), "note": _("Note"),

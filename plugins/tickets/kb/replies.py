@@ -3,13 +3,11 @@ keyword rules suggest for an incoming e-mail."""
 
 from __future__ import annotations
 
-from datetime import timezone
-from zoneinfo import ZoneInfo
-
-from flask import current_app, has_app_context
+from flask import has_app_context
 from flask_babel import get_locale
 from sqlalchemy import and_, case, or_, select
 
+from core.clock import to_local
 from core.extensions import db
 from core.privacy import mask_name
 from core.tenancy import scope_criterion
@@ -44,14 +42,6 @@ def replies_for(ticket) -> list[CannedReply]:
     return list(db.session.scalars(_in_scope(statement, CannedReply)))
 
 
-def local_time(value):
-    """A stored (naive UTC) time in the network's time zone, naive."""
-    if value is None:
-        return None
-    name = current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return value.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(name)).replace(tzinfo=None)
-
-
 def agent_name(agent) -> str:
     if agent is None:
         return ""
@@ -68,7 +58,7 @@ def placeholder_values(ticket, agent) -> dict[str, str]:
     else:
         name = mask_name(ticket.reporter_name)
     waybill = ticket.waybill_no or (ticket.shipment.waybill_no if ticket.shipment is not None else "")
-    due = local_time(ticket.resolution_due)
+    due = to_local(ticket.resolution_due)
     return {"customer_name": name or "", "waybill_no": waybill or "",
             "due_date": due.strftime(DUE_FORMAT) if due else "", "ticket_no": ticket.number,
             "agent_name": agent_name(agent)}

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import Integer, and_, case, cast, extract, func, literal, not_, or_, select
 
-from core.clock import utcnow
+from core.clock import network_zone, utcnow
 from core.extensions import db
 from core.models import Shipment
 from core.tenancy import Franchise, Scope
@@ -80,9 +78,8 @@ def _cohort(scope: Scope, start: datetime, end: datetime, *extra):
 
 
 def utc_offset_seconds(at: datetime | None = None) -> int:
-    name = current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
     at = (at or utcnow()).replace(tzinfo=timezone.utc)
-    return int(at.astimezone(ZoneInfo(name)).utcoffset().total_seconds())
+    return int(at.astimezone(network_zone()).utcoffset().total_seconds())
 
 
 def bucket_expression(column, bucket: str, offset_seconds: int):

@@ -7,12 +7,12 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 
+from core.clock import to_local
 from core.customer360 import Panel
 from core.extensions import db
 from core.tenancy import scope_criterion
 from core.models.choices import label
 from plugins.tickets import choices
-from plugins.tickets.kb.replies import local_time
 from plugins.tickets.models import Ticket
 
 LATEST = 10
@@ -31,7 +31,7 @@ def _due(ticket) -> str:
         ticket.resolution_due is None or ticket.regulatory_due < ticket.resolution_due) else ticket.resolution_due
     if not ticket.is_open or due is None:
         return ""
-    return local_time(due).strftime("%Y-%m-%d %H:%M")
+    return to_local(due).strftime("%Y-%m-%d %H:%M")
 
 
 def render_panel(customer) -> Markup:

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
-
-from core.clock import local_now
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai")
+from core.clock import local_now, network_zone
 
 
 def local_midnight_utc(day: date) -> datetime:
     """The start of a local day as naive UTC."""
-    return datetime.combine(day, time(), _zone()).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.combine(day, time(), network_zone()).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def days_utc(first: date, last: date) -> tuple[datetime, datetime]:

@@ -7,7 +7,6 @@ import csv
 import io
 from collections import defaultdict
 from datetime import date
-from pathlib import Path
 
 from flask import Response, abort, request
 from flask_appbuilder import BaseView, expose
@@ -20,13 +19,12 @@ from core.extensions import db
 from core.models.choices import label
 from core.tenancy import Franchise, model_scope
 from plugins.tickets import choices
-from plugins.tickets.menu import add_view
+from plugins.tickets.menu import TEMPLATE_FOLDER, add_view
 from plugins.tickets.models import Ticket
 from plugins.tickets.reports import metrics
 from plugins.tickets.reports.periods import days_utc, last_days
 from plugins.tickets.reports.permissions import REPORTS_MENU
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MAX_DAYS = 366 * 2
 BUCKET_LABELS = {"day": _l("Day"), "week": _l("Week"), "month": _l("Month")}
 DIMENSION_LABELS = {"type": _l("Type"), "category": _l("Complaint category"), "franchise": _l("Franchise"),
@@ -131,7 +129,7 @@ class TicketReportView(BaseView):
     plugin = "tickets"
     route_base = "/tickets/reports"
     default_view = "show"
-    template_folder = str(TEMPLATES)
+    template_folder = TEMPLATE_FOLDER
 
     @expose("/")
     @has_access

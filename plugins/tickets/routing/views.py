@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, flash, redirect, render_template_string, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -24,7 +24,7 @@ from core.views.base import ScopedModelView
 from plugins.tickets import choices
 from plugins.tickets.child_rows import InParentFranchise
 from plugins.tickets.conditions import choice_list, labels_of, text_list
-from plugins.tickets.menu import add_view
+from plugins.tickets.menu import TEMPLATE_FOLDER, add_view
 from plugins.tickets.models import Ticket
 from plugins.tickets.routing.backlog import set_away
 from plugins.tickets.routing.models import ASSIGNMENT_METHODS, DispatchRule, Team, TeamMember
@@ -188,35 +188,6 @@ class DispatchRuleView(ScopedModelView):
 
 # --- my availability --------------------------------------------------------------------------------------
 
-AVAILABILITY_PAGE = """{% extends "appbuilder/base.html" %}
-{% block content %}
-<h2>{{ t.title }}</h2>
-<div class="panel panel-default"><div class="panel-body">
-{% if not rows %}<p>{{ t.none }}</p>{% endif %}
-{% for franchise, members in rows %}
-<h4>{{ franchise }}</h4>
-<table class="table table-condensed">
-<tr><th>{{ t.team }}</th><th>{{ t.state }}</th></tr>
-{% for member in members %}
-<tr><td>{{ member.team }}</td><td>{{ t.away if member.away else t.present }}</td></tr>
-{% endfor %}
-</table>
-{% set away = members | selectattr("away") | list %}
-<form method="post" action="{{ url_for('MyAvailabilityView.change') }}">
-  <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-  <input type="hidden" name="franchise_id" value="{{ franchise.id }}">
-  {% if away %}
-  <input type="hidden" name="away" value="0">
-  <button class="btn btn-success" id="back-{{ franchise.id }}">{{ t.back }}</button>
-  {% else %}
-  <input type="hidden" name="away" value="1">
-  <button class="btn btn-warning" id="away-{{ franchise.id }}">{{ t.go_away }}</button>
-  {% endif %}
-</form>
-{% endfor %}
-</div></div>
-{% endblock %}
-"""
 
 
 def my_memberships(user_id: int):
@@ -234,6 +205,7 @@ def my_memberships(user_id: int):
 
 
 class MyAvailabilityView(BaseView):
+    template_folder = TEMPLATE_FOLDER
     route_base = "/tickets/my-availability"
     default_view = "page"
 
@@ -245,9 +217,7 @@ class MyAvailabilityView(BaseView):
         texts = {"title": _("My availability"), "none": _("You are not a member of any team."),
                  "team": _("Team"), "state": _("Status"), "away": _("Away"), "present": _("Available"),
                  "back": _("I am back"), "go_away": _("Mark me away")}
-        return render_template_string(AVAILABILITY_PAGE, appbuilder=self.appbuilder,
-                                      base_template=self.appbuilder.base_template,
-                                      rows=my_memberships(user.id), t=texts)
+        return self.render_template("tickets/routing/availability.html", rows=my_memberships(user.id), t=texts)
 
     @expose("/change", methods=["POST"])
     @has_access

@@ -35,7 +35,7 @@ class BusinessCalendar(InFranchise, Model):
     name = Column(String(64), nullable=False)
     timezone = Column(String(40), nullable=False, default="Asia/Shanghai")
     week = Column(JSON, nullable=False, default=lambda: dict(DEFAULT_WEEK))  # {"0": [["09:00","12:00"], ...]}
-    # hours of a make-up working day (调休) when the day row names none: a normal weekday's
+    # the franchise's calendar when neither the SLA policy nor the team names one
     is_default = Column(Boolean, nullable=False, default=False)
     updated_at = _updated_at()
 
