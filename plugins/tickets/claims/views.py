@@ -146,7 +146,8 @@ class ClaimView(ScopedModelView):
             if allowed is not None:
                 query = query.where(Franchise.id.in_(sorted(allowed) or [-1]))
             franchises = db.session.scalars(query).all()
-        return self._render("tickets/claims/claim.html", status=status, t=_page_texts(), claim=claim, can=can, errors=errors or {},
+        return self._render("tickets/claims/claim.html", status=status, t=_page_texts(), claim=claim, can=can,
+                            errors=errors or {},
                             values=values or {}, statuses={k: str(v) for k, v in CLAIM_STATUSES.items()},
                             chargebacks={k: str(v) for k, v in CHARGEBACK_STATUSES.items()},
                             methods={k: str(v) for k, v in PAYOUT_METHODS.items()}, franchises=franchises,

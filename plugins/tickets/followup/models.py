@@ -17,7 +17,8 @@ from plugins.tickets.models import Ticket
 
 CALLBACK_STATUSES = {"open": _l("Open"), "done": _l("Done"), "failed": _l("Failed"), "cancelled": _l("Cancelled")}
 CALLBACK_OUTCOMES = {"satisfied": _l("Satisfied"), "neutral": _l("Neutral"), "dissatisfied": _l("Dissatisfied"),
-                     "no_answer": _l("No answer"), "wrong_number": _l("Wrong number"), "refused": _l("Refused the call")}
+                     "no_answer": _l("No answer"), "wrong_number": _l("Wrong number"),
+                     "refused": _l("Refused the call")}
 
 
 class CallbackRule(InFranchise, Model):

@@ -135,7 +135,8 @@ class CallbackTaskView(ScopedModelView):
                 flash(_("Call recorded."), "success")
                 return redirect(url_for(".list"))
         page = self.render_template(
-            "tickets/followup/attempt.html", task=task, error=error, values=values, statuses={k: str(v) for k, v in CALLBACK_STATUSES.items()},
+            "tickets/followup/attempt.html", task=task, error=error, values=values,
+            statuses={k: str(v) for k, v in CALLBACK_STATUSES.items()},
             outcomes={k: str(v) for k, v in CALLBACK_OUTCOMES.items()},
             t={"title": _("Callback"), "customer": _("Customer"), "due": _("Due"), "attempts": _("Attempts"),
                "status": _("Status"), "outcome": _("Outcome"), "note": _("Note"),

@@ -133,8 +133,8 @@ class CalendarDayView(InParentFranchise, RecomputesOnChange, ScopedModelView):
     search_columns = ["calendar", "day", "kind", "name", "franchise"]
     order_columns = ["day", "kind"]
     base_order = ("day", "desc")
-    label_columns = {"calendar": _l("Calendar"), "day": _l("Date"), "kind": _l("Day type"), "hours": _l("Working hours"),
-                     "name": _l("Name"), "franchise": _l("Franchise")}
+    label_columns = {"calendar": _l("Calendar"), "day": _l("Date"), "kind": _l("Day type"),
+                     "hours": _l("Working hours"), "name": _l("Name"), "franchise": _l("Franchise")}
     description_columns = {
         "kind": _l("A holiday has no working time; a make-up working day (调休) is worked although the week "
                    "pattern says it is off"),
