@@ -96,6 +96,13 @@ def crm_customer_panels():
 
 
 @hookspec
+def crm_customer_metrics():
+    """Return figures per customer this plugin can compute: [core.customer_metrics.CustomerMetric(key, label,
+    query, window_days)]. Other plugins read them set-based (e.g. tiering's tag rules: "complaints in 90 days
+    >= 2"); keys are unique across plugins."""
+
+
+@hookspec
 def crm_customer_data(customer):
     """Return {section name: list of dicts} of what this plugin holds about `customer`.
 
@@ -139,6 +146,26 @@ def crm_send_message(franchise_id, customer_id, channel, template, params, purpo
 def crm_customer_tier(franchise_id, customer_id):
     """The customer's tier code ("A", "B", "C" ...) as the tiering plugin keeps it; None when no active plugin
     knows. Tickets read it at intake for dispatch rules and SLA policies."""
+
+
+@hookspec(firstresult=True)
+def crm_customer_service_level(franchise_id, customer_id):
+    """What the customer's tier is owed, as the tiering plugin keeps it: {"tier": "A", "callback_days": int | None,
+    "dedicated_manager": bool, "ticket_priority": "urgent" | "high" | "normal" | "low" | None, "sla_policy_name":
+    str | None}; None when no active plugin knows. Tickets raise a new ticket's priority to `ticket_priority`."""
+
+
+@hookspec(firstresult=True)
+def crm_segment_customers(franchise_id, segment_id):
+    """A SELECT of the `crm_customer.id`s in a saved customer segment (the tiering plugin's), restricted to
+    `franchise_id`, for target lists (campaigns, surveys) built set-based with INSERT ... SELECT; None when no
+    active plugin has that segment."""
+
+
+@hookspec(firstresult=True)
+def crm_segments(franchise_id):
+    """The saved customer segments usable in `franchise_id`: [(segment_id, name)]; None when no active plugin
+    keeps segments."""
 
 
 @hookspec(firstresult=True)
