@@ -104,7 +104,7 @@ class Customer(InFranchise, CustomFieldsMixin, Model):
         return self.name if self.is_business else mask_name(self.name)
 
     def tag_list(self) -> list[str]:
-        return [t for t in (self.tags or "").replace("，", ",").split(",") if t.strip()]
+        return [t.strip() for t in (self.tags or "").replace("，", ",").split(",") if t.strip()]
 
     def validation_errors(self) -> dict[str, str]:
         errors = {}

@@ -25,7 +25,11 @@ HQ = "hq"
 
 
 class TargetError(LookupError):
-    """The policy asked for is not one the user may see (or write)."""
+    """The policy asked for is not one the user may see (404) or write (403)."""
+
+    def __init__(self, message, status: int = 404):
+        super().__init__(message)
+        self.status = status
 
 
 def _target(raw, for_write: bool = False) -> int | None:
@@ -37,7 +41,7 @@ def _target(raw, for_write: bool = False) -> int | None:
             if franchises:
                 return franchises[0]
         if not current_scope().all and for_write:
-            raise TargetError(_("only HQ changes the network's default policy"))
+            raise TargetError(_("only HQ changes the network's default policy"), status=403)
         return None
     try:
         franchise_id = int(raw)
@@ -152,7 +156,7 @@ class TierPolicyApi(BaseApi):
         try:
             return _target(target, for_write=for_write), None
         except TargetError as exc:
-            return None, self.response_404() if not for_write else self.response(403, message=str(exc))
+            return None, self.response(exc.status, message=str(exc))
 
     @expose("/<target>", methods=["GET"])
     @protect()

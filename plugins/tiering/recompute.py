@@ -301,5 +301,5 @@ def request_recompute(franchise_id: int, user_id: int | None = None, trigger: st
     """Queue a recompute of the franchise (runs after the caller's commit)."""
     from plugins.tiering.jobs import recompute_job
 
-    return jobs.enqueue(recompute_job, franchise_id, trigger, queue="low", franchise_id=franchise_id,
+    return jobs.enqueue(recompute_job, franchise_id, trigger, user_id, queue="low", franchise_id=franchise_id,
                         user_id=user_id)

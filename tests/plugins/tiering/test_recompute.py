@@ -13,7 +13,7 @@ from core.clock import utcnow
 from core.extensions import db
 from core.jobs import JobOutbox
 from core.models import Customer, Shipment
-from plugins.tiering.models import CustomerValue, TierHistory, TierPolicy, TierRun
+from plugins.tiering.models import CustomerValue, TierHistory, TierPolicy, TierRun, TierServiceLevel
 from plugins.tiering.policy import save_policy
 from plugins.tiering.recompute import dry_run, recompute
 from plugins.tiering.rfm import RULES, segment_of
@@ -29,6 +29,7 @@ def franchise(app, ids):
     with app.app_context():
         for model in (TierHistory, CustomerValue, TierRun):
             db.session.execute(delete(model))
+        db.session.execute(delete(TierServiceLevel))
         db.session.execute(delete(TierPolicy))
         db.session.execute(delete(JobOutbox))
         db.session.execute(delete(Shipment))
