@@ -193,6 +193,8 @@ def crm_domain_event(event, franchise_id, payload):
     customer_id, shipment_id, waybill_no, channel, resolution_code, team_id, assignee_id} ("auto_closed": true
     when the auto-close job closed it) and "ticket.sla_breached" {ticket_id, escalation_level, type, target
     (first_response | resolution), priority, team_id}.
+    The tiering plugin raises "tier.changed" {customer_id, from_tier, to_tier, run_id, measure, method} for each
+    customer a recompute moved to another tier (not for a customer's first tier).
     Core raises "customers.merged" {merge_id, survivor_id, merged_id} and "customers.merge_undone" (same
     keys). A merge already moves (and its undo moves back) the rows of every table with a foreign key to
     `crm_customer`, plugin tables included; handle these events for other data only, or set

@@ -74,6 +74,13 @@ def crm_customer_panels():
 
 
 @hookimpl
+def crm_customer_metrics():
+    from plugins.tickets.reports.customer_figures import CUSTOMER_METRICS
+
+    return CUSTOMER_METRICS
+
+
+@hookimpl
 def crm_settings_schema():
     return TicketSettings
 

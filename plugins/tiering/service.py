@@ -29,7 +29,9 @@ def sla_policy_for(ticket):
 
     The policy's class is the one the ticket's own `sla_policy` relationship points to: tiering does not import
     the tickets plugin."""
-    level = service_level(ticket.franchise_id, ticket.customer_id)
+    # a ticket being opened has its customer as an object, not yet as an id
+    customer = getattr(ticket, "customer", None)
+    level = service_level(ticket.franchise_id, ticket.customer_id or getattr(customer, "id", None))
     if level is None or not level["sla_policy_name"]:
         return None
     relationship = inspect(type(ticket)).relationships.get("sla_policy")

@@ -109,8 +109,7 @@ def create_ticket(values: dict, user=None) -> IntakeResult:
 def open_new(ticket: Ticket, user=None, exception_kind: str | None = None) -> Ticket:
     """Fill in what intake knows, store the ticket with its first timeline line, dispatch, start the clocks."""
     ticket.exception_kind = exception_kind
-    ticket.customer_tier = customer_tier(ticket.franchise_id, ticket.customer_id or
-                                         (ticket.customer.id if ticket.customer is not None else None))
+    apply_service_level(ticket)
     shipment, customer = ticket.shipment, ticket.customer
     ticket.district_code = ((shipment.receiver_district_code if shipment is not None else None)
                             or (customer.district_code if customer is not None else None))
@@ -148,6 +147,24 @@ def customer_tier(franchise_id: int, customer_id: int | None) -> str | None:
         return None
     caller = registry().hook_for_franchise("crm_customer_tier", franchise_id)
     return caller(franchise_id=franchise_id, customer_id=customer_id)
+
+
+def apply_service_level(ticket: Ticket) -> None:
+    """The customer's tier on the ticket, and the tier's least priority (an A customer's ticket starts "high"
+    when its service level says so), before dispatch rules and SLA policies read them."""
+    customer_id = ticket.customer_id or (ticket.customer.id if ticket.customer is not None else None)
+    if customer_id is None:
+        return
+    caller = registry().hook_for_franchise("crm_customer_service_level", ticket.franchise_id)
+    level = caller(franchise_id=ticket.franchise_id, customer_id=customer_id)
+    if level is None:
+        ticket.customer_tier = customer_tier(ticket.franchise_id, customer_id)
+        return
+    ticket.customer_tier = level.get("tier")
+    least = level.get("ticket_priority")
+    if least in choices.PRIORITY_RANK and \
+            choices.PRIORITY_RANK[least] > choices.PRIORITY_RANK.get(ticket.priority or "normal", 1):
+        ticket.priority = least
 
 
 def last_scan_location(shipment_id: int) -> str | None:
