@@ -98,3 +98,10 @@ def crm_segment_customers(franchise_id, segment_id):
 @hookimpl
 def crm_segments(franchise_id):
     return segments.segments_for(franchise_id)
+
+
+@hookimpl
+def crm_demo(app, franchise_ids):
+    from plugins.tiering.demo import add_demo
+
+    return add_demo(app, franchise_ids)
