@@ -125,7 +125,6 @@ class CustomerValue(InFranchise, Model):
     tier_since = Column(DateTime)
     previous_tier = Column(String(1))
     changed_run_id = Column(Integer)  # the run that last changed the tier
-    run_id = Column(Integer)
 
     def __repr__(self):
         return f"{self.customer} {self.tier or ''}"

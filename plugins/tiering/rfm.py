@@ -32,7 +32,7 @@ RULES = (
     RfmRule("at_risk", _l("At risk"), _l("Shipped often before, quiet for a while"), (1, 2), (3, 5)),
     RfmRule("potential", _l("Potential"), _l("Recent but few shipments: new or growing"), (3, 5), (1, 2)),
     RfmRule("hibernating", _l("Hibernating"), _l("Few shipments, a while ago"), (2, 2), (1, 2)),
-    RfmRule("lost", _l("Lost"), _l("Few shipments, long ago"), (1, 1), (1, 2)),
+    RfmRule("lost", _l("Lost customers"), _l("Few shipments, long ago"), (1, 1), (1, 2)),
 )
 SEGMENTS = {rule.code: rule.label for rule in RULES}
 

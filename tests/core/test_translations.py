@@ -30,7 +30,10 @@ def _read_po():
 
 def _translations(catalog) -> dict:
     """msgid -> msgstr of the messages that end up in a compiled catalog (no header, no fuzzy, no empty)."""
-    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    # A plural message is keyed by its singular msgid (as extraction reports it); read_mo gives lists, read_po tuples.
+    return {(m.id[0] if isinstance(m.id, (list, tuple)) else m.id):
+            (tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string)
+            for m in catalog if m.id and m.string and not m.fuzzy}
 
 
 def test_every_catalog_message_is_translated():

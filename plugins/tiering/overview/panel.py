@@ -16,7 +16,7 @@ from core.extensions import db
 from core.tenancy import scope_criterion
 from plugins.tiering.menu import TEMPLATE_FOLDER
 from plugins.tiering.models import CustomerTag, CustomerValue, TierHistory
-from plugins.tiering.overview.reasons import run_policy, tier_reason
+from plugins.tiering.overview.reasons import latest_policy, tier_reason
 from plugins.tiering.policy import levels_of, policy_in_force
 from plugins.tiering.rfm import SEGMENTS
 
@@ -60,7 +60,7 @@ def _template():
 def render_panel(customer) -> Markup:
     value = customer_value(customer)
     changes = recent_changes(customer) if value is not None else []
-    policy = run_policy(value.run_id) if value is not None else None
+    policy = latest_policy(customer.franchise_id) if value is not None else None
     html = _template().render(
         value=value, reason=tier_reason(value, policy=policy) if value is not None else None,
         since=to_local(value.tier_since) if value is not None and value.tier_since else None,

@@ -42,6 +42,14 @@ def run_policy(run_id) -> dict | None:
     return db.session.scalar(select(TierRun.policy).where(TierRun.id == run_id))
 
 
+def latest_policy(franchise_id) -> dict | None:
+    """The policy of the franchise's last finished run: every customer's figures are as that run left them (a
+    run rewrites only the rows it changes)."""
+    return db.session.scalar(select(TierRun.policy).where(TierRun.franchise_id == franchise_id,
+                                                          TierRun.status == "done")
+                             .order_by(TierRun.id.desc()).limit(1))
+
+
 def _figure_text(measure: str, figure, window_days) -> str:
     if measure == "volume":
         return _("Monthly volume %(figure)s parcels (last %(days)s days)", figure=_number(figure), days=window_days)
@@ -86,8 +94,8 @@ def tier_reason(value, history=None, policy=None) -> str:
     if source is None:
         return _("Not computed yet")
     tier = history.to_tier if history is not None else value.tier
-    run_id = history.run_id if history is not None else value.run_id
-    policy = _policy_dict(policy) or run_policy(run_id) or {}
+    policy = _policy_dict(policy) or (run_policy(history.run_id) if history is not None
+                                      else latest_policy(value.franchise_id)) or {}
     measure = policy.get("measure") or (history.measure if history is not None else None) or "revenue"
     method = policy.get("method") or (history.method if history is not None else None) or "pareto"
     window_days = policy.get("window_days") or "?"

@@ -31,12 +31,12 @@ def data(app):
         person = make_customer(ids["A"], name="张伟", kind="C")
         other = make_customer(ids["B"], name="宁波港务")
         make_value(big, tier="A", monthly_revenue=Decimal("20000"), r_score=5, f_score=5, m_score=5,
-                   rfm_segment="champions", run_id=run_a.id, last_shipment_at=now, frequency=30, tier_share=Decimal(40),
+                   rfm_segment="champions", last_shipment_at=now, frequency=30, tier_share=Decimal(40),
                    monetary=Decimal(90000))
         make_value(person, tier="C", monthly_revenue=Decimal("15"), r_score=1, f_score=1, m_score=1,
-                   rfm_segment="lost", run_id=run_a.id, last_shipment_at=now - timedelta(days=300), frequency=1,
+                   rfm_segment="lost", last_shipment_at=now - timedelta(days=300), frequency=1,
                    monetary=Decimal(15))
-        make_value(other, tier="C", r_score=2, f_score=1, m_score=1, rfm_segment="hibernating", run_id=run_b.id)
+        make_value(other, tier="C", r_score=2, f_score=1, m_score=1, rfm_segment="hibernating")
         make_change(big, run_a, None, "A", changed_at=now, measure="revenue", method="pareto", share=Decimal(40))
         make_change(other, run_b, None, "C", changed_at=now, measure="revenue", method="pareto", share=Decimal(99))
         db.session.commit()

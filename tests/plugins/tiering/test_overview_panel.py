@@ -23,7 +23,7 @@ PARETO = {"measure": "revenue", "method": "pareto", "window_days": 90, "a_cut": 
 
 def value(**figures):
     base = {"tier": "A", "monthly_volume": Decimal(0), "monthly_revenue": Decimal(0), "tier_share": None,
-            "run_id": None}
+            "franchise_id": None}
     return SimpleNamespace(**{**base, **figures})
 
 
@@ -68,7 +68,7 @@ def customers(app):
         db.session.add_all([hq_policy, rule])
         valued = make_customer(a, name="杭州快货电商", tags="月结, 重点")
         make_value(valued, tier="A", monthly_revenue=Decimal("12345"), r_score=5, f_score=4, m_score=5,
-                   rfm_segment="champions", run_id=run.id, tier_since=datetime(2024, 3, 1, 2, 0))
+                   rfm_segment="champions", tier_since=datetime(2024, 3, 1, 2, 0))
         db.session.flush()
         db.session.add(CustomerTag(customer_id=valued.id, franchise_id=a, rule_id=rule.id, tag="高价值"))
         start = utcnow() - timedelta(days=30)

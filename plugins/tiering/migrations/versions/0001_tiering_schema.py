@@ -132,7 +132,6 @@ def upgrade():
     sa.Column('tier_since', sa.DateTime(), nullable=True),
     sa.Column('previous_tier', sa.String(length=1), nullable=True),
     sa.Column('changed_run_id', sa.Integer(), nullable=True),
-    sa.Column('run_id', sa.Integer(), nullable=True),
     sa.Column('franchise_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['crm_customer.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['franchise_id'], ['crm_franchise.id'], ),
