@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.hookspecs import hookimpl
-from plugins.tiering import jobs, models, overview, policy_views, segments, service, tagrules
+from plugins.tiering import jobs, models, overview, policy_views, segments, service, subject_rights, tagrules
 from plugins.tiering.menu import CATEGORY
 
 NAME = "tiering"
 VERSION = "1.0.0"
 LABEL = CATEGORY
-PARTS = (models, jobs, policy_views, overview, tagrules, segments)
+PARTS = (models, jobs, policy_views, overview, tagrules, segments, subject_rights)
 
 
 def _each(name):
@@ -73,6 +73,12 @@ def crm_customer_data(customer):
     for collect in _each("customer_data"):
         data.update(collect(customer))
     return data
+
+
+@hookimpl
+def crm_customer_erase(customer):
+    for erase in _each("erase_customer"):
+        erase(customer)
 
 
 @hookimpl

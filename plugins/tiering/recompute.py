@@ -89,7 +89,7 @@ def _tier(policy: dict, measure, monthly):
     return tier, share
 
 
-def _values_select(franchise_id: int, policy: dict, now, run_id: int | None):
+def _values_select(franchise_id: int, policy: dict, now):
     """Every counted customer of the franchise with the columns of its CustomerValue row as this run sees it."""
     figures = _shipment_figures(franchise_id, policy, now)
     volume = func.coalesce(figures.c.volume, 0)
@@ -128,7 +128,7 @@ VALUE_COLUMNS = ("volume", "revenue", "monthly_volume", "monthly_revenue", "freq
 
 
 def _write_values(franchise_id: int, policy: dict, now, run_id: int) -> None:
-    inner, segment = _values_select(franchise_id, policy, now, run_id)
+    inner, segment = _values_select(franchise_id, policy, now)
     rows = select(inner.c.customer_id, inner.c.franchise_id,
                   *(segment.label(name) if name == "rfm_segment" else inner.c[name] for name in VALUE_COLUMNS),
                   literal(now).label("tier_since"), literal(run_id).label("changed_run_id")
@@ -303,7 +303,7 @@ def dry_run(franchise_id: int, policy: dict) -> dict[str, int]:
     """How many customers would move between tiers under `policy` (checked values): {"A>B": n, "none>C": n,
     "A>A": n, ...}, the stay-puts included so the screen can show the whole matrix. Writes nothing."""
     with scope_as(Scope(False, frozenset({franchise_id}))):
-        inner, _segment = _values_select(franchise_id, policy, utcnow(), None)
+        inner, _segment = _values_select(franchise_id, policy, utcnow())
         rows = db.session.execute(select(inner.c.old_tier, inner.c.tier, func.count())
                                   .group_by(inner.c.old_tier, inner.c.tier)).all()
     return {f"{old or NONE}>{new}": count for old, new, count in rows}

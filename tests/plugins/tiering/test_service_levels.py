@@ -92,3 +92,23 @@ def test_the_service_level_hook_answers_for_the_tier(app, customers):
             "tier": "A", "callback_days": 14, "dedicated_manager": True, "ticket_priority": "high",
             "sla_policy_name": "大客户SLA"}
         assert hook(franchise_id=ids["A"], customer_id=customers["small"])["callback_days"] is None
+
+
+def test_a_persons_export_holds_the_profile_and_an_erase_forgets_it(app):
+    from core.subject_rights import customer_data, erase_customer
+    from plugins.tiering.models import CustomerValue, TierHistory
+
+    ids = app.config["TEST_IDS"]
+    with app.app_context():
+        person = make_customer(ids["A"], name="张三", kind="C")
+        make_shipment(ids["A"], person, fee=15)
+        db.session.commit()
+        recompute(ids["A"])
+        data = customer_data(person)
+        assert data["customer_value"][0]["tier"] in ("A", "B", "C") and data["tier_history"] == []
+        erase_customer(person, reason="客户申请删除 (PIPL 47)")
+        db.session.commit()
+        assert db.session.get(CustomerValue, person.id) is None
+        assert db.session.scalar(select(TierHistory.id).where(TierHistory.customer_id == person.id)) is None
+        recompute(ids["A"])
+        assert db.session.get(CustomerValue, person.id) is None  # erased customers stay out
