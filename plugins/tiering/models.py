@@ -77,7 +77,7 @@ class TierRun(InFranchise, Model):
     __table_args__ = (Index("ix_tr_run_franchise_started", "franchise_id", "started_at"),)
 
     id = Column(Integer, primary_key=True)
-    trigger = Column(String(16), nullable=False, default="schedule")  # schedule | manual | policy
+    trigger = Column(String(16), nullable=False, default="schedule")  # schedule | manual | policy | rules
     started_at = Column(DateTime, nullable=False, default=utcnow)
     finished_at = Column(DateTime)
     status = Column(String(8), nullable=False, default="running")  # running | done | failed

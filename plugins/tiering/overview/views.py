@@ -23,7 +23,8 @@ from plugins.tiering.rfm import RULES, SEGMENTS
 
 PERIODS = (7, 30, 90, 365)
 SOURCES = {"period": _l("Tier changes in the period"), "latest": _l("Latest recompute of each franchise")}
-TRIGGERS = {"schedule": _l("Schedule"), "manual": _l("On demand"), "policy": _l("Policy change")}
+TRIGGERS = {"schedule": _l("Schedule"), "manual": _l("On demand"), "policy": _l("Policy change"),
+            "rules": _l("Tag rule change")}
 STALE_RUN = timedelta(hours=2)  # a run "running" longer than this died with its worker: do not block on it
 STATUSES = {"running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
 

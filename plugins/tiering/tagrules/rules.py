@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
 from core.extensions import db
+from core.models import Customer
 from core.tenancy import Franchise, eq_or_null, model_scope
 from plugins.tiering.conditions_form import tiering_franchises
 from plugins.tiering.fields import catalogue, check_conditions, conditions_clause, customers_base
 from plugins.tiering.models import CustomerTag, TagRule
-from core.models import Customer
 
 MAX_TAG = 32
 MAX_DESCRIPTION = 200
@@ -68,11 +68,10 @@ def affected_franchises(franchise_id: int | None) -> list[int]:
 
 
 def _queue_recompute(franchise_id: int | None, user_id: int | None) -> None:
-    from plugins.tiering import recompute
+    from plugins.tiering.recompute import request_recompute
 
-    request = getattr(recompute, "request_recompute", None)
-    for affected in affected_franchises(franchise_id) if request is not None else ():
-        request(affected, user_id=user_id, trigger="manual")
+    for affected in affected_franchises(franchise_id):
+        request_recompute(affected, user_id=user_id, trigger="rules")
 
 
 def save_rule(rule: TagRule | None, franchise_id: int | None, values: dict, user_id: int | None = None):
