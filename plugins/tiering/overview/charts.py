@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 from flask_babel import gettext as _
 
 from plugins.tiering.models import TIERS
@@ -13,6 +16,15 @@ TIER_COLOURS = {"A": "#c23531", "B": "#e5a023", "C": "#6e8fb5"}
 SEGMENT_COLOURS = {"champions": "#1a7f37", "loyal": "#56a64b", "potential": "#9bd37f", "cant_lose": "#d62728",
                    "at_risk": "#f28e2b", "hibernating": "#a0a0c8", "lost": "#8c8c8c"}
 EMPTY_COLOUR = "#f4f4f4"
+NEW_COLOUR = "#8c8c8c"  # no tier (before the first or after the last)
+LABEL_ROTATE = 30  # degrees: franchise names slant when they do not fit side by side
+LABEL_MAX = 160  # px: a longer name is cut short on the axis (the table under the chart has it whole)
+AXIS_ROOM = 480  # px: about what a half-width panel leaves for the category axis
+
+
+def text_width(text: str) -> int:
+    """About how wide `text` is in ECharts' default 12px font: full-width (CJK) characters 12px, others 7px."""
+    return sum(12 if unicodedata.east_asian_width(ch) in "WF" else 7 for ch in str(text))
 
 
 def tier_label(tier: str) -> str:
@@ -22,20 +34,27 @@ def tier_label(tier: str) -> str:
 def distribution(counts: dict[int, dict[str, int]], names: dict[int, str]) -> dict:
     """Stacked bars: one bar per franchise, A/B/C stacked."""
     order = sorted(counts, key=lambda fid: names.get(fid, str(fid)))
+    labels = [names.get(fid, str(fid)) for fid in order]
+    widths = [min(text_width(label), LABEL_MAX) for label in labels]
+    rotate = sum(widths) + 10 * len(widths) > AXIS_ROOM
+    # containLabel leaves out how far the first slanted label reaches left of its bar: make room for it
+    left = max(10, round(widths[0] * math.cos(math.radians(LABEL_ROTATE))) - 20) if rotate and widths else 10
     return {
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}}, "legend": {"data": list(TIERS)},
-        "grid": {"containLabel": True},
-        "xAxis": {"type": "category", "data": [names.get(fid, str(fid)) for fid in order],
-                  "axisLabel": {"interval": 0, "rotate": 30 if len(order) > 6 else 0}},
+        "grid": {"left": left, "right": 20, "top": 40, "bottom": 10, "containLabel": True},
+        "xAxis": {"type": "category", "data": labels,
+                  "axisLabel": {"interval": 0, "rotate": LABEL_ROTATE if rotate else 0, "width": LABEL_MAX,
+                                "overflow": "truncate"}},
         "yAxis": {"type": "value", "minInterval": 1},
         "series": [{"type": "bar", "stack": "tiers", "name": tier, "itemStyle": {"color": TIER_COLOURS[tier]},
-                    "data": [counts[fid].get(tier, 0) for fid in order]} for tier in TIERS],
+                    "barMaxWidth": 60, "data": [counts[fid].get(tier, 0) for fid in order]} for tier in TIERS],
     }
 
 
 def tier_pie(totals: dict[str, int]) -> dict:
-    return {"tooltip": {"trigger": "item"}, "legend": {"data": list(TIERS)},
-            "series": [{"type": "pie", "radius": ["35%", "70%"],
+    # the ring sits below the legend, so a thin slice's label at the top does not run into it
+    return {"tooltip": {"trigger": "item"}, "legend": {"data": list(TIERS), "top": 0},
+            "series": [{"type": "pie", "radius": ["30%", "60%"], "center": ["50%", "58%"],
                         "label": {"formatter": "{b}: {c} ({d}%)"},
                         "data": [{"name": tier, "value": totals.get(tier, 0),
                                   "itemStyle": {"color": TIER_COLOURS[tier]}} for tier in TIERS]}]}
@@ -56,8 +75,11 @@ def movement_sankey(moves: dict[tuple[str, str], int]) -> dict | None:
     def right(tier):
         return f"→ {tier_label(tier) if tier != NEW else _('no tier')}"
 
-    nodes = ([{"name": left(t)} for t in order if any(b == t for b, _a in moves)]
-             + [{"name": right(t)} for t in order if any(a == t for _b, a in moves)])
+    def node(name, tier):  # a tier has the same colour as in the other charts
+        return {"name": name, "itemStyle": {"color": TIER_COLOURS.get(tier, NEW_COLOUR)}}
+
+    nodes = ([node(left(t), t) for t in order if any(b == t for b, _a in moves)]
+             + [node(right(t), t) for t in order if any(a == t for _b, a in moves)])
     links = [{"source": left(before), "target": right(after), "value": n}
              for (before, after), n in sorted(moves.items(), key=lambda item: (order.index(item[0][0])
                                                                                if item[0][0] in order else 9,
@@ -75,23 +97,25 @@ def rfm_heatmap(cells) -> dict:
     data = []
     for (r, f), cell in sorted(cells.items()):
         segment = cell.segment
-        index = codes.index(segment) if segment in codes else -1
+        index = codes.index(segment) if segment in codes else len(codes)  # an empty cell: the legend's last
         detail = ", ".join(f"{SEGMENTS[code]} {n}" for code, n in sorted(cell.segments.items()) if code in SEGMENTS)
         average = "—" if cell.average_monetary is None else money(cell.average_monetary)
         name = _("R %(r)d F %(f)d: %(n)d customers, average monetary %(m)s", r=r, f=f, n=cell.customers, m=average)
         data.append({"value": [f - 1, r - 1, index, cell.customers], "name": f"{name}; {detail}" if detail else name})
     pieces = [{"value": i, "label": str(rule.label), "color": SEGMENT_COLOURS.get(rule.code, "#999")}
               for i, rule in enumerate(RULES)]
-    pieces.append({"value": -1, "label": _("no customers"), "color": EMPTY_COLOUR})
+    pieces.append({"value": len(codes), "label": _("no customers"), "color": EMPTY_COLOUR})
+    # the legend stands at the right, one segment a line: in a row it is wider than the panel and gets cut
+    legend_width = max(text_width(piece["label"]) for piece in pieces) + 40
     return {
         "tooltip": {"formatter": "{b}"},
-        "grid": {"top": 10, "left": 60, "right": 10, "bottom": 80},
+        "grid": {"top": 10, "left": 60, "right": legend_width, "bottom": 50},
         "xAxis": {"type": "category", "name": _("F score"), "nameLocation": "middle", "nameGap": 25,
                   "data": [str(f) for f in range(1, 6)], "splitArea": {"show": True}},
         "yAxis": {"type": "category", "name": _("R score"), "nameLocation": "middle", "nameGap": 35,
                   "data": [str(r) for r in range(1, 6)], "splitArea": {"show": True}},
-        "visualMap": {"type": "piecewise", "dimension": 2, "pieces": pieces, "orient": "horizontal",
-                      "left": "center", "bottom": 0, "selectedMode": False},
+        "visualMap": {"type": "piecewise", "dimension": 2, "pieces": pieces, "orient": "vertical", "inverse": True,
+                      "align": "left", "right": 0, "top": "middle", "selectedMode": False},
         "series": [{"type": "heatmap", "data": data, "label": {"show": True, "formatter": "{@[3]}"},
                     "emphasis": {"itemStyle": {"borderColor": "#333", "borderWidth": 1}}}],
     }

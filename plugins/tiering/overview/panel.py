@@ -17,7 +17,7 @@ from core.tenancy import scope_criterion
 from plugins.tiering.menu import TEMPLATE_FOLDER
 from plugins.tiering.models import CustomerTag, CustomerValue, TierHistory
 from plugins.tiering.overview.reasons import latest_policy, tier_reason
-from plugins.tiering.policy import levels_of, policy_in_force
+from plugins.tiering.policy import TICKET_PRIORITIES, levels_of, policy_in_force
 from plugins.tiering.rfm import SEGMENTS
 
 HISTORY_LINES = 5
@@ -66,7 +66,7 @@ def render_panel(customer) -> Markup:
         since=to_local(value.tier_since) if value is not None and value.tier_since else None,
         level=service_level(customer.franchise_id, value.tier) if value is not None else None,
         segment=SEGMENTS.get(value.rfm_segment) if value is not None and value.rfm_segment else None,
-        rule_tags=rule_tags(customer), manual_tags=customer.tag_list(),
+        rule_tags=rule_tags(customer), manual_tags=customer.tag_list(), priorities=TICKET_PRIORITIES,
         changes=[(to_local(h.changed_at), h, tier_reason(None, history=h)) for h in changes])
     return Markup(html)
 
