@@ -14,7 +14,6 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.extensions import db
-from core.plugins import registry
 from core.tenancy import Franchise, may_write, model_scope
 from plugins.tiering.fields import GROUPS, OP_LABELS, Field, catalogue, check_conditions
 
@@ -140,10 +139,3 @@ def read_franchise(raw, model) -> int | None:
 
 def franchise_label(franchise) -> str:
     return f"{franchise.name} ({franchise.code})" if franchise is not None else _("HQ (all franchises)")
-
-
-def tiering_franchises() -> list[int]:
-    """Every active franchise where tiering is active: what an HQ row (rule or segment) may change."""
-    plugins = registry()
-    ids = db.session.scalars(select(Franchise.id).where(Franchise.active.is_(True)).order_by(Franchise.id))
-    return [fid for fid in ids if plugins.is_active("tiering", fid)]

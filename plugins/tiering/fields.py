@@ -165,9 +165,12 @@ def _metric_field(metric) -> Field:
     return Field(f"metric.{metric.key}", metric.label, "number", "metrics", expression)
 
 
-def declared_metrics() -> list:
-    registry = current_app.extensions["crm_plugins"]
-    return [metric for metrics in registry.hook.crm_customer_metrics() for metric in metrics or []]
+def declared_metrics(franchise_id: int | None = None) -> list:
+    """Metrics of the plugins active in the franchise (None: of every plugin, for HQ's rows)."""
+    plugins = current_app.extensions["crm_plugins"]
+    caller = plugins.hook.crm_customer_metrics if franchise_id is None else \
+        plugins.hook_for_franchise("crm_customer_metrics", franchise_id)
+    return [metric for metrics in caller() for metric in metrics or []]
 
 
 def _network_fields() -> list[Field]:
@@ -187,7 +190,7 @@ def catalogue(franchise_id: int | None, for_segments: bool = False) -> dict[str,
     # HQ's rows apply everywhere: only the custom fields every franchise has (no franchise has id -1)
     definitions = definitions_for(Customer, franchise_id=franchise_id if franchise_id is not None else -1)
     fields += [_custom_field(d) for d in definitions]
-    fields += [_metric_field(m) for m in declared_metrics()]
+    fields += [_metric_field(m) for m in declared_metrics(franchise_id)]
     if for_segments:
         fields += _network_fields()
     return {f.key: f for f in fields}

@@ -187,14 +187,19 @@ def save_policy(franchise_id: int | None, values: dict, user_id: int | None = No
     return policy, {}
 
 
-def franchises_decided_by(franchise_id: int | None) -> list[int]:
-    """The franchises whose tiers a policy row decides: itself, or (HQ's) every active one without its own."""
+def franchises_with_tiering() -> list[int]:
+    """Every active franchise where the plugin is on: what an HQ row (policy, rule, segment) may change."""
     from core.plugins import registry
     from core.tenancy import Franchise
 
+    on = registry().active_franchises("tiering")
+    ids = db.session.scalars(select(Franchise.id).where(Franchise.active.is_(True)).order_by(Franchise.id))
+    return [fid for fid in ids if fid in on]
+
+
+def franchises_decided_by(franchise_id: int | None) -> list[int]:
+    """The franchises whose tiers a policy row decides: itself, or (HQ's) every one without a policy of its own."""
     if franchise_id is not None:
         return [franchise_id]
-    own = select(TierPolicy.franchise_id).where(TierPolicy.franchise_id.is_not(None))
-    ids = db.session.scalars(select(Franchise.id).where(Franchise.active.is_(True), Franchise.id.not_in(own)))
-    plugins = registry()
-    return [fid for fid in ids if plugins.is_active("tiering", fid)]
+    own = set(db.session.scalars(select(TierPolicy.franchise_id).where(TierPolicy.franchise_id.is_not(None))))
+    return [fid for fid in franchises_with_tiering() if fid not in own]

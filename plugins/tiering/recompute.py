@@ -24,9 +24,8 @@ from core.clock import utcnow
 from core.events import emit_from_select
 from core.extensions import db, dialect_insert, sql_json_object
 from core.models import Customer, Shipment
-from core.plugins import registry
 from core.tenancy import Scope, scope_as
-from plugins.tiering.fields import catalogue, check_conditions, conditions_clause, customers_base
+from plugins.tiering.fields import catalogue, check_conditions, conditions_clause, customers_base, declared_metrics
 from plugins.tiering.models import CustomerMetric, CustomerTag, CustomerValue, TagRule, TierHistory, TierRun
 from plugins.tiering.policy import policy_in_force, snapshot
 from plugins.tiering.rfm import segment_case
@@ -177,7 +176,7 @@ def _write_history(franchise_id: int, policy: dict, run_id: int, now) -> None:
 
 
 def _refresh_metrics(franchise_id: int, now) -> None:
-    metrics = declared_metrics_for(franchise_id)
+    metrics = declared_metrics(franchise_id)
     keys = [metric.key for metric in metrics]
     db.session.execute(delete(CustomerMetric).where(CustomerMetric.franchise_id == franchise_id,
                                                     CustomerMetric.key.not_in(keys)))
@@ -189,12 +188,6 @@ def _refresh_metrics(franchise_id: int, now) -> None:
         rows = select(customer_id, literal(metric.key), value, literal(franchise_id)).where(value != 0)
         db.session.execute(insert(CustomerMetric).from_select(["customer_id", "key", "value", "franchise_id"],
                                                               rows))
-
-
-def declared_metrics_for(franchise_id: int) -> list:
-    """Metrics of the plugins active in the franchise."""
-    caller = registry().hook_for_franchise("crm_customer_metrics", franchise_id)
-    return [metric for metrics in caller() for metric in metrics or []]
 
 
 def rules_in_force(franchise_id: int) -> list[TagRule]:

@@ -17,11 +17,15 @@ def tier_of(franchise_id: int, customer_id: int | None) -> str | None:
                                                               CustomerValue.franchise_id == franchise_id))
 
 
-def service_level(franchise_id: int, customer_id: int | None) -> dict | None:
-    tier = tier_of(franchise_id, customer_id)
+def level_of_tier(franchise_id: int, tier: str | None) -> dict | None:
+    """What `tier` is owed under the policy in force (the franchise's own, else HQ's, else the default)."""
     if tier is None:
         return None
     return {"tier": tier, **levels_of(policy_in_force(franchise_id))[tier]}
+
+
+def service_level(franchise_id: int, customer_id: int | None) -> dict | None:
+    return level_of_tier(franchise_id, tier_of(franchise_id, customer_id))
 
 
 def sla_policy_for(ticket):
@@ -29,9 +33,10 @@ def sla_policy_for(ticket):
 
     The policy's class is the one the ticket's own `sla_policy` relationship points to: tiering does not import
     the tickets plugin."""
-    # a ticket being opened has its customer as an object, not yet as an id
+    # intake has put the tier on the ticket already; a ticket being opened has its customer as an object only
     customer = getattr(ticket, "customer", None)
-    level = service_level(ticket.franchise_id, ticket.customer_id or getattr(customer, "id", None))
+    tier = ticket.customer_tier or tier_of(ticket.franchise_id, ticket.customer_id or getattr(customer, "id", None))
+    level = level_of_tier(ticket.franchise_id, tier)
     if level is None or not level["sla_policy_name"]:
         return None
     relationship = inspect(type(ticket)).relationships.get("sla_policy")

@@ -17,8 +17,9 @@ from core.tenancy import scope_criterion
 from plugins.tiering.menu import TEMPLATE_FOLDER
 from plugins.tiering.models import CustomerTag, CustomerValue, TierHistory
 from plugins.tiering.overview.reasons import latest_policy, tier_reason
-from plugins.tiering.policy import TICKET_PRIORITIES, levels_of, policy_in_force
+from plugins.tiering.policy import TICKET_PRIORITIES
 from plugins.tiering.rfm import SEGMENTS
+from plugins.tiering.service import level_of_tier
 
 HISTORY_LINES = 5
 TEMPLATE = Path(TEMPLATE_FOLDER) / "tiering" / "overview_panel.html"
@@ -28,13 +29,6 @@ def customer_value(customer) -> CustomerValue | None:
     query = select(CustomerValue).where(CustomerValue.customer_id == customer.id)
     condition = scope_criterion(CustomerValue)
     return db.session.scalars(query if condition is None else query.where(condition)).first()
-
-
-def service_level(franchise_id: int, tier: str | None) -> dict | None:
-    """What the tier is owed under the policy in force (the franchise's own, else HQ's, else the default)."""
-    if tier is None:
-        return None
-    return levels_of(policy_in_force(franchise_id)).get(tier)
 
 
 def recent_changes(customer, limit: int = HISTORY_LINES) -> list[TierHistory]:
@@ -64,7 +58,7 @@ def render_panel(customer) -> Markup:
     html = _template().render(
         value=value, reason=tier_reason(value, policy=policy) if value is not None else None,
         since=to_local(value.tier_since) if value is not None and value.tier_since else None,
-        level=service_level(customer.franchise_id, value.tier) if value is not None else None,
+        level=level_of_tier(customer.franchise_id, value.tier) if value is not None else None,
         segment=SEGMENTS.get(value.rfm_segment) if value is not None and value.rfm_segment else None,
         rule_tags=rule_tags(customer), manual_tags=customer.tag_list(), priorities=TICKET_PRIORITIES,
         changes=[(to_local(h.changed_at), h, tier_reason(None, history=h)) for h in changes])

@@ -9,9 +9,9 @@ from sqlalchemy import delete, func, select
 from core.extensions import db
 from core.models import Customer
 from core.tenancy import Franchise, eq_or_null, model_scope
-from plugins.tiering.conditions_form import tiering_franchises
 from plugins.tiering.fields import catalogue, check_conditions, conditions_clause, customers_base
 from plugins.tiering.models import CustomerTag, TagRule
+from plugins.tiering.policy import franchises_with_tiering
 
 MAX_TAG = 32
 MAX_DESCRIPTION = 200
@@ -64,7 +64,7 @@ def check_rule(values: dict, franchise_id: int | None, rule: TagRule | None = No
 
 def affected_franchises(franchise_id: int | None) -> list[int]:
     """A franchise's rule changes that franchise; HQ's may change every franchise where tiering is active."""
-    return [franchise_id] if franchise_id is not None else tiering_franchises()
+    return [franchise_id] if franchise_id is not None else franchises_with_tiering()
 
 
 def _queue_recompute(franchise_id: int | None, user_id: int | None) -> None:
